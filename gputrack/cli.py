@@ -1,0 +1,257 @@
+"""The ``gputrack`` command: a thin layer that parses options, calls the API and reports.
+
+User mistakes (:class:`gputrack.errors.GputrackError`) are printed on one line and the
+command exits with status 2; no traceback.
+
+Example
+-------
+>>> from gputrack.cli import main
+>>> main(["info", "--device", "cpu", "--quiet"])
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from . import __version__, backend
+from .errors import GputrackError, one_line
+
+log = logging.getLogger("gputrack")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _common(parser: argparse.ArgumentParser, *, overwrite: bool = True) -> None:
+    parser.add_argument(
+        "--device", default="auto", choices=backend.DEVICES, help="compute device (default: auto)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
+    if overwrite:
+        parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(text)
+
+
+# --------------------------------------------------------------------------- info
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Versions, devices, free memory and the backend each stage uses."""
+    info = backend.describe()
+    device = backend.resolve_device(args.device)
+    info["gputrack"] = __version__
+    info["device"] = device
+    info["stages"] = _stage_backends(device)
+    versions = {}
+    for name in ("scipy", "numba", "h5py", "tifffile", "sklearn", "ortools", "zarr", "pandas", "cupy", "cucim"):
+        versions[name] = _version_of(name)
+    info["versions"] = versions
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    if args.quiet:
+        return 0
+    print(f"gputrack {__version__} (python {info['python']}, {info['machine']}, {info['cpu_count']} cores)")
+    print(f"host memory available: {info['host_memory_available_bytes'] / 2**30:.1f} GiB")
+    gpu = info["gpu"]
+    if gpu:
+        print(
+            f"GPU: {gpu['name']} (compute {gpu['compute_capability']}), "
+            f"{gpu['memory_free_bytes'] / 2**30:.1f} of {gpu['memory_total_bytes'] / 2**30:.1f} GiB free, "
+            f"cupy {gpu['cupy']}"
+        )
+    else:
+        print(f"GPU: none ({info['gpu_status']})")
+    print(f"device for this run: {device}" + (" (auto fell back to the CPU)" if args.device == "auto" and device == "cpu" else ""))
+    print("stages:")
+    for stage, how in info["stages"].items():
+        print(f"  {stage:<10} {how}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v))
+    return 0
+
+
+def _version_of(module: str) -> str | None:
+    import importlib  # noqa: PLC0415
+
+    try:
+        mod = importlib.import_module(module)
+    except Exception:
+        return None
+    return getattr(mod, "__version__", "?")
+
+
+def _stage_backends(device: str) -> dict[str, str]:
+    if device == "gpu":
+        return {
+            "io": "host reads (h5py, tifffile, zarr), one transfer per block",
+            "features": "cupy separable convolutions + kernels/eigen.cu",
+            "forest": "kernels/forest.cu",
+            "segment": "cupyx.scipy.ndimage",
+            "objects": "cupy segmented reductions",
+            "tracking": "CPU core on object tables (numba, OR-Tools)",
+        }
+    return {
+        "io": "h5py, tifffile, zarr",
+        "features": "scipy.ndimage / numba",
+        "forest": "numba",
+        "segment": "scipy.ndimage",
+        "objects": "numpy / numba reductions",
+        "tracking": "numba, OR-Tools",
+    }
+
+
+# --------------------------------------------------------------------------- synth
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    """Write the synthetic time-lapse with ground truth in CTC layout."""
+    from .datasets import synthetic_timelapse, write_synthetic_ctc  # noqa: PLC0415
+
+    shape = tuple(args.shape)
+    data = synthetic_timelapse(n_frames=args.frames, shape=shape, n_cells=args.cells, seed=args.seed)
+    out = write_synthetic_ctc(args.out, data, overwrite=args.overwrite)
+    _say(args, f"wrote {args.frames} frames of {shape} with ground truth to {out}")
+    return 0
+
+
+# --------------------------------------------------------------------------- ilp-info
+
+
+def cmd_ilp_info(args: argparse.Namespace) -> int:
+    """Print what an ilastik project holds."""
+    from .io.ilp import describe_ilp, read_ilp  # noqa: PLC0415
+
+    raw = list(args.raw_data) if args.raw_data else None
+    print(describe_ilp(read_ilp(args.project, raw_data=raw)))
+    return 0
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Synthesise a time-lapse, write it in CTC layout, read it back and check it."""
+    import numpy as np  # noqa: PLC0415
+
+    from .datasets import synthetic_timelapse, write_synthetic_ctc  # noqa: PLC0415
+    from .io.atomic import check_writable  # noqa: PLC0415
+    from .io.ctc import lineage_summary, read_frames, read_tracks  # noqa: PLC0415
+
+    out = Path(args.out)
+    check_writable(out, args.overwrite)
+    times: dict[str, float] = {}
+    device = backend.resolve_device(args.device)
+
+    t0 = time.perf_counter()
+    data = synthetic_timelapse(n_frames=args.frames, seed=args.seed)
+    times["synthesise"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    seq = write_synthetic_ctc(out, data, overwrite=args.overwrite)
+    times["write CTC"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    raw = read_frames(Path(seq) / "01")
+    gt = read_frames(Path(seq) / "01_GT" / "TRA")
+    tracks = read_tracks(Path(seq) / "01_GT" / "TRA" / "man_track.txt")
+    times["read back"] = time.perf_counter() - t0
+
+    same = bool(np.array_equal(raw, data.raw) and np.array_equal(gt, data.labels))
+    summary = lineage_summary(tracks)
+    report = {
+        "device": device,
+        "frames": int(raw.shape[0]),
+        "shape": list(raw.shape[1:]),
+        "tracks": summary["n_tracks"],
+        "divisions": summary["n_divisions"],
+        "round_trip_identical": same,
+        "seconds": {k: round(v, 3) for k, v in times.items()},
+        "outputs": str(seq),
+    }
+    (Path(seq) / "demo_summary.json").write_text(json.dumps(report, indent=2))
+    if not args.quiet:
+        print(f"gputrack demo on {device}: synthetic time-lapse -> CTC folder -> read back")
+        print(f"  frames {report['frames']} of {tuple(report['shape'])}, "
+              f"{report['tracks']} GT tracks, {report['divisions']} divisions")
+        print(f"  round trip identical: {same}")
+        for k, v in times.items():
+            print(f"  {k:<12} {v:7.3f} s")
+        print(f"  outputs in {seq}")
+    return 0 if same else 1
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``gputrack`` command."""
+    parser = argparse.ArgumentParser(
+        prog="gputrack",
+        description="ilastik-style pixel classification, objects and tracking on GPUs and CPUs",
+    )
+    parser.add_argument("--version", action="version", version=f"gputrack {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("info", help="versions, devices, free memory, backend of each stage")
+    _common(p, overwrite=False)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("synth", help="write a synthetic time-lapse with ground truth (CTC layout)")
+    _common(p)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--frames", type=int, default=40)
+    p.add_argument("--shape", type=int, nargs="+", default=[256, 256], help="y x, or z y x")
+    p.add_argument("--cells", type=int, default=12)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("ilp-info", help="print what an ilastik .ilp project holds")
+    p.add_argument("project", help="PROJECT.ilp")
+    p.add_argument("--raw-data", nargs="+", help="raw data per lane, replacing the project's paths")
+    p.set_defaults(func=cmd_ilp_info)
+
+    p = sub.add_parser("demo", help="run the pipeline on the embedded synthetic data")
+    _common(p)
+    p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
+    p.add_argument("--frames", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gputrack`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="gputrack: %(message)s"
+    )
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except GputrackError as err:
+        print(f"gputrack: error: {one_line(str(err))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gputrack: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
