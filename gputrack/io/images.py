@@ -860,7 +860,7 @@ def _compression(path: Path, compression: str | None, table: Mapping[str, Any]) 
     key = str(compression).lower()
     if key not in table:
         raise InputError(
-            f"{path}: compression {compression!r} not supported for this format; choose from {', '.join(table)}"
+            f"{path}: compression {compression!r} not supported here; choose from {', '.join(table)}"
         )
     return table[key]
 
