@@ -1,0 +1,284 @@
+"""ilastik's pixel features on a ``t, z, y, x, c`` array, written once for numpy and cupy.
+
+For every selected scale column ``s`` (ilastik-spec.md §1.3–1.7):
+
+1. the image (float32) is pre-smoothed once with a Gaussian of sigma
+   ``sqrt(s**2 - 1)`` if ``s > 1`` else ``s``, truncated at 3.5 sigma;
+2. every selected family of that column is computed on the pre-smoothed image with the
+   operator scale ``min(s, 1)`` and kernels truncated at 2 sigma:
+
+   - Gaussian Smoothing: G
+   - Laplacian of Gaussian: sum of second derivatives
+   - Gaussian Gradient Magnitude: norm of the gradient
+   - Difference of Gaussians: G(s_op) - G(0.66 s_op)
+   - Structure Tensor Eigenvalues (fastfilters convention): gradient at 0.5 s_op, tensor
+     smoothed at s_op
+   - Hessian of Gaussian Eigenvalues
+
+Borders are mirrored without repeating the edge pixel (``mode="mirror"``), kernels are the
+moment-normalised ones of :mod:`gputrack.features.kernels`, eigenvalues descending. The
+separable passes are shared between families through a prefix cache: e.g. the Gaussian
+smoothing along z and y is computed once for the smoothing, gradient and Hessian of a scale.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..errors import InputError
+from .eigen import symmetric_eigenvalues
+from .kernels import FEATURE_WINDOW, PRESMOOTH_WINDOW, gaussian_kernel, kernel_radius
+from .selection import TENSOR_FEATURES, FeatureSelection, channels_per_input
+
+SPATIAL = ("z", "y", "x")
+DOG_RATIO = 0.66
+"""ilastik's DoG: sigma1 = 0.66 * sigma0."""
+STRUCTURE_INNER_RATIO = 0.5
+"""ilastik passes outerScale = 0.5 * s_op; fastfilters uses it as the gradient scale."""
+
+
+def axis_scales(scale: float, spacing: Sequence[float] | None, n: int = 3) -> tuple[float, ...]:
+    """Per-axis user scale ``s / spacing`` for the spatial axes ``(z, y, x)``."""
+    if spacing is None:
+        return (float(scale),) * n
+    return tuple(float(scale) / float(sp) for sp in spacing)
+
+
+def presmooth_sigma(scale: float) -> float:
+    """ilastik's pre-smoothing sigma: ``sqrt(s**2 - 1)`` for ``s > 1``, else ``s``.
+
+    Examples
+    --------
+    >>> round(presmooth_sigma(1.6), 3), presmooth_sigma(0.7)
+    (1.249, 0.7)
+    """
+    return math.sqrt(scale * scale - 1.0) if scale > 1.0 else float(scale)
+
+
+def operator_sigma(scale: float) -> float:
+    """ilastik's operator scale ``min(s, 1)``."""
+    return min(float(scale), 1.0)
+
+
+def scale_radius(scale: float, features: Sequence[str]) -> int:
+    """Total support radius (pixels) of one scale: pre-smoothing plus the widest operator."""
+    op = operator_sigma(scale)
+    r_op = 0
+    for f in features:
+        if f == "StructureTensorEigenvalues":
+            r = max(kernel_radius(STRUCTURE_INNER_RATIO * op, FEATURE_WINDOW), 1) + kernel_radius(
+                op, FEATURE_WINDOW
+            )
+        elif f == "GaussianSmoothing":
+            r = kernel_radius(op, FEATURE_WINDOW)
+        else:  # derivative kernels have at least one neighbour
+            r = max(kernel_radius(op, FEATURE_WINDOW), 1)
+        r_op = max(r_op, r)
+    return kernel_radius(presmooth_sigma(scale), PRESMOOTH_WINDOW) + r_op
+
+
+def check_scales(
+    selection: FeatureSelection,
+    shape_zyx: Sequence[int],
+    spacing: Sequence[float] | None = None,
+) -> None:
+    """ilastik's validity rule (§1.6): ``ceil(3.5 * s) + 1`` must not exceed an axis's size.
+
+    x and y are always checked, z only for scales not computed in 2D (and when z > 1).
+
+    Raises
+    ------
+    InputError
+        Naming the scale, the axis and the size it needs.
+    """
+    for s, flag, _feats in selection.columns():
+        per_axis = axis_scales(s, spacing)
+        for ax, n, s_ax in zip(SPATIAL, shape_zyx, per_axis):
+            if ax == "z" and (flag or n == 1):
+                continue
+            need = math.ceil(PRESMOOTH_WINDOW * s_ax) + 1
+            if need > n:
+                hint = " (or compute it in 2D)" if ax == "z" else ""
+                raise InputError(
+                    f"scale σ={s} is too large for axis {ax} of size {n}: it needs at least {need} "
+                    f"pixels; remove that scale{hint}"
+                )
+
+
+class _Passes:
+    """Memoised separable 1-D correlations of one source array (prefix sharing)."""
+
+    def __init__(self, source: Any, ndi: Any, xp: Any) -> None:
+        self.source = source
+        self.ndi = ndi
+        self.xp = xp
+        self.cache: dict[tuple, Any] = {}
+
+    def run(self, steps: tuple[tuple[int, float, int, float], ...], keep: bool = False) -> Any:
+        """Apply ``steps`` = ((axis, sigma, order, scale_factor), ...) in order."""
+        if not steps:
+            return self.source
+        if steps in self.cache:
+            return self.cache[steps]
+        prev = self.run(steps[:-1], keep=True)
+        axis, sigma, order, factor = steps[-1]
+        w = gaussian_kernel(sigma, order, FEATURE_WINDOW) * factor
+        out = self.ndi.correlate1d(
+            prev, self.xp.asarray(w), axis=axis, mode="mirror", output=self.xp.float32
+        )
+        if keep:
+            self.cache[steps] = out
+        return out
+
+
+def _presmooth(image: Any, axes: Sequence[int], sigmas: Sequence[float], ndi: Any, xp: Any) -> Any:
+    out = image
+    for ax, sg in zip(axes, sigmas):
+        w = gaussian_kernel(presmooth_sigma(sg), 0, PRESMOOTH_WINDOW)
+        if w.size == 1:
+            continue
+        out = ndi.correlate1d(out, xp.asarray(w), axis=ax, mode="mirror", output=xp.float32)
+    return out
+
+
+def _scale_features(
+    image: Any,
+    scale: float,
+    axes: tuple[int, ...],
+    spacing_f: tuple[float, ...],
+    features: Sequence[str],
+    *,
+    device: str,
+) -> dict[str, Any]:
+    """Selected families of one scale column; tensor families as ``(k, ...)`` stacks."""
+    xp = backend.array_module(device)
+    ndi = backend.ndimage_module(device)
+    s_ax = [scale / sp for sp in spacing_f]
+    pre = _presmooth(image, axes, s_ax, ndi, xp)
+    ops = [operator_sigma(s) for s in s_ax]
+    nd = len(axes)
+    passes = _Passes(pre, ndi, xp)
+
+    def deriv(orders: Sequence[int], sigmas: Sequence[float] = ops, passes: _Passes = passes) -> Any:
+        steps = tuple(
+            (ax, sg, o, 1.0 / spacing_f[i] ** o) for i, (ax, sg, o) in enumerate(zip(axes, sigmas, orders))
+        )
+        return passes.run(steps)
+
+    def unit(i: int, order: int) -> list[int]:
+        o = [0] * nd
+        o[i] = order
+        return o
+
+    out: dict[str, Any] = {}
+    smooth = None
+    if "GaussianSmoothing" in features or "DifferenceOfGaussians" in features:
+        smooth = deriv([0] * nd)
+    if "GaussianSmoothing" in features:
+        out["GaussianSmoothing"] = smooth
+    if "LaplacianOfGaussian" in features:
+        lap = deriv(unit(0, 2)).copy()
+        for i in range(1, nd):
+            lap += deriv(unit(i, 2))
+        out["LaplacianOfGaussian"] = lap
+    if "GaussianGradientMagnitude" in features:
+        acc = xp.square(deriv(unit(0, 1)))
+        for i in range(1, nd):
+            acc += xp.square(deriv(unit(i, 1)))
+        out["GaussianGradientMagnitude"] = xp.sqrt(acc, out=acc)
+    if "DifferenceOfGaussians" in features:
+        narrow = deriv([0] * nd, [DOG_RATIO * o for o in ops])
+        out["DifferenceOfGaussians"] = smooth - narrow
+    if "HessianOfGaussianEigenvalues" in features:
+        comps = []
+        for i in range(nd):
+            for j in range(i, nd):
+                o = [0] * nd
+                o[i] += 1
+                o[j] += 1
+                comps.append(deriv(o))
+        out["HessianOfGaussianEigenvalues"] = symmetric_eigenvalues(comps, device=device)
+    if "StructureTensorEigenvalues" in features:
+        inner = [STRUCTURE_INNER_RATIO * o for o in ops]
+        grads = [deriv(unit(i, 1), inner) for i in range(nd)]
+        comps = []
+        for i in range(nd):
+            for j in range(i, nd):
+                prod = grads[i] * grads[j]
+                comps.append(deriv([0] * nd, ops, _Passes(prod, ndi, xp)))
+        out["StructureTensorEigenvalues"] = symmetric_eigenvalues(comps, device=device)
+    return out
+
+
+def feature_stack(
+    image: Any,
+    selection: FeatureSelection,
+    *,
+    spacing: Sequence[float] | None = None,
+    device: str = "cpu",
+    out: Any = None,
+) -> Any:
+    """Features of a ``(t, z, y, x, c)`` array, channels last in ilastik's order.
+
+    Parameters
+    ----------
+    image
+        5-D array ``(t, z, y, x, c)`` (numpy, or cupy for ``device="gpu"``); any dtype.
+    selection
+        Normalised selection.
+    spacing
+        Per-axis pixel size ``(z, y, x)``; sigmas are divided by it (off by default).
+    device
+        ``"cpu"`` or ``"gpu"``.
+    out
+        Optional float32 output ``(t, z, y, x, n_features)`` to fill.
+
+    Returns
+    -------
+    array
+        float32 ``(t, z, y, x, n_features)`` on the device.
+    """
+    xp = backend.array_module(device)
+    image = backend.to_device(image, device, dtype=np.float32)
+    if image.ndim != 5:
+        raise InputError(f"image of {image.ndim} dims: expected 5 (t, z, y, x, c)")
+    nt, nz, ny, nx, nc = image.shape
+    sp = (1.0, 1.0, 1.0) if spacing is None else tuple(float(v) for v in spacing)
+    layout = _channel_layout(selection, nz, nc)
+    n_out = sum(width for *_x, width in layout)
+    if out is None:
+        out = xp.empty((nt, nz, ny, nx, n_out), dtype=xp.float32)
+    for s, flag, feats in selection.columns():
+        two_d = flag or nz == 1
+        axes = (2, 3) if two_d else (1, 2, 3)
+        spacing_f = sp[1:] if two_d else sp
+        result = _scale_features(image, s, axes, spacing_f, feats, device=device)
+        for fid, s2, start, per, _width in layout:
+            if s2 != s or fid not in result:
+                continue
+            arr = result[fid]
+            if fid in TENSOR_FEATURES:
+                # (k, t, z, y, x, c) -> channels [c0: e0..ek-1, c1: ...]
+                for c in range(nc):
+                    for e in range(per):
+                        out[..., start + c * per + e] = arr[e, ..., c]
+            else:
+                out[..., start : start + nc] = arr
+        del result
+    return out
+
+
+def _channel_layout(selection: FeatureSelection, nz: int, nc: int) -> list[tuple[str, float, int, int, int]]:
+    """``(feature, scale, first channel, channels per input channel, width)`` in output order."""
+    layout = []
+    start = 0
+    for fid, s, flag in selection.pairs():
+        per = channels_per_input(fid, 2 if (flag or nz == 1) else 3)
+        layout.append((fid, s, start, per, per * nc))
+        start += per * nc
+    return layout
