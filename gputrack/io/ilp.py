@@ -47,7 +47,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -58,6 +57,8 @@ import h5py
 import numpy as np
 
 from ..errors import InputError, MissingInputError
+from .axes import parse_axistags, transpose_axes
+from .images import open_image
 
 __all__ = [
     "FEATURE_IDS",
@@ -432,18 +433,6 @@ def _colors(group: h5py.Group, name: str) -> np.ndarray:
     return data[:, :3].astype(np.uint8)
 
 
-def _parse_axistags(text: str | bytes) -> str:
-    """Axis keys of a vigra ``axistags`` JSON string, lowercase, in stored order."""
-    try:
-        axes = json.loads(_text(text))["axes"]
-        keys = "".join(str(a["key"]).lower() for a in axes)
-    except (ValueError, KeyError, TypeError) as err:
-        raise InputError(f"cannot parse axistags {_text(text)[:60]!r}: {err}") from None
-    if set(keys) - set(_AXIS_KEYS) or len(set(keys)) != len(keys):
-        raise InputError(f"axistags {keys!r} are not distinct keys from {_AXIS_KEYS!r}")
-    return keys
-
-
 def _parse_block_slice(text: str) -> tuple[slice, ...]:
     """``"[26:64,36:101,0:1]"`` -> slices."""
     parts = re.findall(r"(-?\d+)\s*:\s*(-?\d+)", _text(text))
@@ -491,29 +480,24 @@ def _exists(path: Path, dataset: str | None) -> bool:
     return True
 
 
-def _probe_shape(path: Path, dataset: str | None) -> tuple[int, ...] | None:
+def _open_source(path: Path, dataset: str | None, axes: str):
+    """Open an image lazily with the project's axes where they fit the file."""
+    src = open_image(path, dataset=dataset)
+    if axes and len(axes) == src.ndim:
+        src.axes = axes
+    elif axes and len(axes) == src.ndim + 1 and axes.endswith("c"):
+        src.axes = axes[:-1]
+    return src
+
+
+def _probe_shape(path: Path, dataset: str | None, axes: str) -> tuple[int, ...] | None:
     """Shape of an existing image file without reading its pixels (None if unknown)."""
-    suffix = path.suffix.lower()
     try:
-        if suffix in (".h5", ".hdf5", ".hdf", ".ilp") and dataset:
-            with h5py.File(path, "r") as f:
-                return tuple(f[dataset].shape)
-        if suffix == ".npy":
+        if path.suffix.lower() == ".npy":
             return tuple(np.load(path, mmap_mode="r").shape)
-        if suffix in (".tif", ".tiff"):
-            import tifffile  # noqa: PLC0415
-
-            with tifffile.TiffFile(path) as tif:
-                return tuple(tif.series[0].shape)
-        if suffix in (".png", ".jpg", ".jpeg", ".bmp", ".gif"):
-            from PIL import Image  # noqa: PLC0415
-
-            with Image.open(path) as im:
-                bands = len(im.getbands())
-                return (im.height, im.width, bands) if bands > 1 else (im.height, im.width)
-    except (OSError, KeyError, ValueError):
+        return tuple(_open_source(path, dataset, axes).shape)
+    except (OSError, ValueError, KeyError, InputError):
         return None
-    return None
 
 
 def _fit_shape(shape: tuple[int, ...] | None, axes: str) -> tuple[int, ...] | None:
@@ -538,7 +522,7 @@ def _read_input(
     location = _value(info, "location", "FileSystem")
     file_path = _value(info, "filePath", "").replace("\\", "/")
     if "axistags" in info:
-        axes = _parse_axistags(info["axistags"][()])
+        axes = parse_axistags(info["axistags"][()])
     else:
         axes = _value(info, "axisorder", "").lower()
     shape_value = _value(info, "shape")
@@ -576,7 +560,7 @@ def _read_input(
         entry.dataset = inner
     entry.exists = _exists(entry.path, entry.dataset)
     if entry.exists and entry.shape is None:
-        entry.shape = _fit_shape(_probe_shape(entry.path, entry.dataset), entry.axes)
+        entry.shape = _fit_shape(_probe_shape(entry.path, entry.dataset, entry.axes), entry.axes)
     return entry
 
 
@@ -645,7 +629,7 @@ def _read_pixel_stage(
                     continue
                 slices = _parse_block_slice(ds.attrs["blockSlice"])
                 if "axistags" in ds.attrs:
-                    axes = _parse_axistags(ds.attrs["axistags"])
+                    axes = parse_axistags(ds.attrs["axistags"])
                 else:
                     axes = _default_block_axes(ds.ndim, raw.axes if raw else "", forced)
                 if axes is None or len(axes) != ds.ndim or len(slices) != ds.ndim:
@@ -1038,29 +1022,23 @@ def open_lane(project: IlpProject, lane: int = 0, role: str | None = None) -> np
     """
     entry = _lane_input(project, lane, role)
     path, dataset = raw_data_path(project, lane, role)
-    suffix = path.suffix.lower()
-    if dataset and suffix in (".h5", ".hdf5", ".hdf", ".ilp"):
+    if path == project.path or path.suffix.lower() == ".ilp":
         with h5py.File(path, "r") as f:
-            data = f[dataset][()]
-    elif suffix == ".npy":
-        data = np.load(path)
-    elif suffix in (".tif", ".tiff"):
-        import tifffile  # noqa: PLC0415
-
-        data = tifffile.imread(path)
-    elif suffix in (".png", ".jpg", ".jpeg", ".bmp", ".gif"):
-        from PIL import Image  # noqa: PLC0415
-
-        with Image.open(path) as im:
-            data = np.asarray(im)
+            data, src_axes = f[dataset][()], entry.axes
+    elif path.suffix.lower() == ".npy":
+        data, src_axes = np.load(path), entry.axes
     else:
-        raise InputError(f"{path}: cannot read {suffix or 'this'} files for lane {lane} of {project.path}")
-    if entry.axes and data.ndim + 1 == len(entry.axes) and entry.axes.endswith("c"):
-        data = data[..., None]
-    if entry.axes and data.ndim != len(entry.axes):
+        src = _open_source(path, dataset, entry.axes)
+        data, src_axes = src.read(), src.axes
+    if not entry.axes:
+        return data
+    if data.ndim + 1 == len(entry.axes) and entry.axes.endswith("c") and src_axes == entry.axes:
+        src_axes = entry.axes[:-1]
+    if data.ndim != len(src_axes):
         raise InputError(
             f"{path}: data has shape {data.shape} but the project's axes for lane {lane} are {entry.axes!r}"
         )
+    data = transpose_axes(data, src_axes, entry.axes)
     return data
 
 
@@ -1170,10 +1148,7 @@ def label_image(
                         f"{project.path}: label block {b.dataset} spans {key}={s.start}:{s.stop}, "
                         f"but axes {axes!r} leave out {key!r}"
                     )
-            data = f[b.dataset][tuple(0 if k not in axes else slice(None) for k in b.axes)]
-            kept = [k for k in b.axes if k in axes]
-            data = np.transpose(data, sorted(range(len(kept)), key=lambda i: axes.index(kept[i])))
-            data = data.reshape([b.shape[b.axes.index(k)] if k in b.axes else 1 for k in axes])
+            data = transpose_axes(f[b.dataset][()], b.axes, axes)
             index = tuple(b.slices[b.axes.index(k)] if k in b.axes else slice(0, 1) for k in axes)
             region = out[tuple(index)]
             if region.shape != data.shape:
