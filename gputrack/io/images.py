@@ -148,8 +148,8 @@ class ImageSource:
                 letter = str(key).lower()
                 if letter in self.axes:
                     items[self.axes.index(letter)] = sel
-                elif letter in "tczyx" and len(range(*_as_slice(sel, letter, self).indices(1))) == 1:
-                    continue  # absent axis behaves as length 1
+                elif letter in "tczyx" and _selects_first(sel):
+                    continue  # an absent axis behaves as one of length 1
                 else:
                     raise InputError(
                         f"{self.path}: region names axis {key!r}, not among the axes {self.axes!r}"
@@ -242,6 +242,15 @@ def _as_slice(sel: Any, letter: str, src: ImageSource) -> slice:
         i %= n
         return slice(i, i + 1)
     raise InputError(f"{src.path}: region entry for axis {letter!r} must be a slice or an int, got {sel!r}")
+
+
+def _selects_first(sel: Any) -> bool:
+    """Whether ``sel`` selects exactly index 0 of an axis of length 1, without clipping."""
+    if isinstance(sel, (int, np.integer)):
+        return int(sel) in (0, -1)
+    return (
+        isinstance(sel, slice) and sel.start in (None, 0) and sel.stop in (None, 1) and sel.step in (None, 1)
+    )
 
 
 def _short(err: BaseException) -> str:
