@@ -1,0 +1,294 @@
+"""Forest inference: class probabilities of samples, on the GPU (CUDA kernel) or the CPU (numba).
+
+Both paths run the same algorithm: for each sample, the trees in order ``0..n_trees-1``, each
+walked from its root to a leaf (``x[feature] <= threshold`` or ``<``, per the forest's
+``op``; NaN follows ``missing_left``), the leaf's class distribution added in float32, and the
+sum multiplied by ``1 / n_trees``. The GPU kernel (``kernels/forest.cu``) gives each sample a
+thread that accumulates in registers; the CPU twin walks each tree for a block of samples
+before the next tree so that the tree stays in cache. Results are identical bit for bit.
+
+Examples
+--------
+>>> import numpy as np
+>>> from sklearn.ensemble import RandomForestClassifier
+>>> from gputrack.forest import from_sklearn
+>>> rng = np.random.default_rng(0)
+>>> X = rng.normal(size=(200, 5)).astype(np.float32)
+>>> y = (X[:, 0] > 0).astype(int) + 1
+>>> rf = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y)
+>>> p = predict_proba(from_sklearn(rf), X, device="cpu")
+>>> bool(np.allclose(p, rf.predict_proba(X), atol=1e-6))
+True
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numba
+import numpy as np
+
+from .. import backend
+from ..errors import InputError
+from .model import Forest, check_forest, packed_nodes
+
+log = logging.getLogger("gputrack")
+
+_KERNEL_FILE = "forest.cu"
+_MAXC = (2, 4, 8, 16, 32)
+_NAME_EXPRESSIONS = tuple(
+    f"forest_proba<{c},{'true' if s else 'false'}>" for c in (*_MAXC, 0) for s in (True, False)
+)
+_THREADS = 128
+_SHARED_BYTES = 48 * 1024
+_CPU_BLOCK = 256
+
+
+# --------------------------------------------------------------------------- CPU twin
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _proba_cpu(X, feature, threshold, left, missing_left, roots, value, op_lt, scale, out):
+    n = X.shape[0]
+    n_classes = value.shape[1]
+    n_trees = roots.shape[0]
+    n_blocks = (n + _CPU_BLOCK - 1) // _CPU_BLOCK
+    for b in numba.prange(n_blocks):
+        start = b * _CPU_BLOCK
+        stop = min(n, start + _CPU_BLOCK)
+        acc = np.zeros((stop - start, n_classes), dtype=np.float32)
+        for t in range(n_trees):
+            root = roots[t]
+            for r in range(start, stop):
+                i = root
+                f = feature[i]
+                while f >= 0:
+                    v = X[r, f]
+                    thr = threshold[i]
+                    if v != v:
+                        go_left = missing_left[i]
+                    elif op_lt:
+                        go_left = v < thr
+                    else:
+                        go_left = v <= thr
+                    i = left[i] if go_left else left[i] + 1
+                    f = feature[i]
+                row = left[i]
+                for c in range(n_classes):
+                    acc[r - start, c] += value[row, c]
+        for r in range(start, stop):
+            for c in range(n_classes):
+                out[r, c] = acc[r - start, c] * scale
+
+
+def _predict_cpu(forest: Forest, X: np.ndarray) -> np.ndarray:
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    out = np.empty((X.shape[0], forest.n_classes), dtype=np.float32)
+    if X.shape[0] == 0:
+        return out
+    roots = forest.tree_offsets[:-1].astype(np.int64)
+    _proba_cpu(
+        X,
+        forest.feature,
+        forest.threshold,
+        forest.left,
+        forest.missing_left,
+        roots,
+        forest.value,
+        forest.op == "lt",
+        np.float32(1.0 / forest.n_trees),
+        out,
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- GPU
+
+
+def _device_arrays(forest: Forest) -> tuple[Any, Any, Any]:
+    """The forest's node, root and value tables on the GPU (uploaded once, cached)."""
+    cached = forest._cache.get("gpu")
+    if cached is None:
+        cp = backend.array_module("gpu")
+        nodes = cp.asarray(packed_nodes(forest))
+        roots = cp.asarray(forest.tree_offsets[:-1].astype(np.int32))
+        values = cp.asarray(np.ascontiguousarray(forest.value, dtype=np.float32))
+        cached = (nodes, roots, values)
+        forest._cache["gpu"] = cached
+    return cached
+
+
+def _launch_config(n_features: int) -> tuple[int, bool, int]:
+    """Threads per block, whether rows are staged in shared memory, and shared bytes."""
+    stride = n_features | 1
+    for threads in (_THREADS, 64, 32):
+        nbytes = threads * stride * 4
+        if nbytes <= _SHARED_BYTES:
+            return threads, True, nbytes
+    return _THREADS, False, 0
+
+
+def _kernel_name(n_classes: int, stage: bool) -> str:
+    maxc = next((c for c in _MAXC if n_classes <= c), 0)
+    return f"forest_proba<{maxc},{'true' if stage else 'false'}>"
+
+
+def _predict_gpu_block(forest: Forest, Xd: Any) -> Any:
+    """Probabilities of a C-contiguous float32 cupy block."""
+    cp = backend.array_module("gpu")
+    n, n_features = Xd.shape
+    out = cp.empty((n, forest.n_classes), dtype=cp.float32)
+    if n == 0:
+        return out
+    nodes, roots, values = _device_arrays(forest)
+    threads, stage, shared = _launch_config(n_features)
+    kernel = backend.load_kernel(
+        _KERNEL_FILE, _kernel_name(forest.n_classes, stage), name_expressions=_NAME_EXPRESSIONS
+    )
+    grid = (n + threads - 1) // threads
+    kernel(
+        (grid,),
+        (threads,),
+        (
+            Xd,
+            np.int64(n),
+            np.int32(n_features),
+            nodes,
+            roots,
+            np.int32(forest.n_trees),
+            values,
+            np.int32(forest.n_classes),
+            np.int32(forest.op == "lt"),
+            np.float32(1.0 / forest.n_trees),
+            out,
+        ),
+        shared_mem=shared,
+    )
+    return out
+
+
+def _default_block_rows(forest: Forest, n_features: int) -> int:
+    per_row = 4 * (n_features + forest.n_classes)
+    budget = int(backend.free_memory("gpu") * 0.25)
+    return int(max(1024, min(1 << 26, budget // max(per_row, 1))))
+
+
+def _predict_gpu(forest: Forest, X: Any, block_rows: int | None) -> Any:
+    """GPU probabilities; X numpy or cupy; returns cupy. Blocks shrink on out-of-memory."""
+    cp = backend.array_module("gpu")
+    n = X.shape[0]
+    on_device = backend.device_of(X) == "gpu"
+    if on_device and block_rows is None:
+        rows = n
+    else:
+        rows = block_rows or _default_block_rows(forest, X.shape[1])
+    rows = max(1, min(int(rows), max(n, 1)))
+    while True:
+        try:
+            if rows >= n:
+                return _predict_gpu_block(forest, cp.ascontiguousarray(cp.asarray(X), dtype=cp.float32))
+            out = cp.empty((n, forest.n_classes), dtype=cp.float32)
+            for start in range(0, n, rows):
+                block = cp.ascontiguousarray(cp.asarray(X[start : start + rows]), dtype=cp.float32)
+                out[start : start + rows] = _predict_gpu_block(forest, block)
+            return out
+        except Exception as err:
+            if not backend.is_out_of_memory(err) or rows <= 1024:
+                raise
+            backend.free_cached_memory("gpu")
+            rows = max(1024, rows // 2)
+            log.info("forest: out of GPU memory, retrying with blocks of %d rows", rows)
+
+
+# --------------------------------------------------------------------------- public
+
+
+def predict_proba(
+    forest: Forest, X: Any, *, device: str | None = "auto", block_rows: int | None = None
+) -> Any:
+    """Class probabilities of samples under a flat forest.
+
+    Parameters
+    ----------
+    forest
+        A compiled :class:`~gputrack.forest.Forest`.
+    X
+        ``(n_samples, n_features)`` feature matrix (numpy or cupy); cast to float32 as
+        scikit-learn does. A cupy input is a GPU input.
+    device
+        ``"auto"`` (the GPU when there is one or when ``X`` is a cupy array), ``"cpu"`` or
+        ``"gpu"``.
+    block_rows
+        GPU only: rows moved and predicted per step (default: from free device memory for a
+        host input, everything at once for a device input). Halved on out-of-memory errors.
+
+    Returns
+    -------
+    array
+        ``(n_samples, n_classes)`` float32, columns in ``forest.classes`` order, each row
+        the mean over trees of the leaf distributions. Same array type as ``X`` (numpy for
+        numpy input, cupy for cupy input), whichever device computed it.
+
+    Raises
+    ------
+    InputError
+        ``X`` is not 2-D or has a different number of columns than the forest's features.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gputrack.forest import Tree, compile_forest
+    >>> stump = Tree(np.array([0, -1, -1]), np.array([0.5, 0, 0]), np.array([1, -1, -1]),
+    ...              np.array([2, -1, -1]), np.array([[0, 0], [1, 0], [0, 1]]))
+    >>> f = compile_forest([stump], op="le", classes=[1, 2], n_features=1)
+    >>> predict_proba(f, np.array([[0.5], [0.6]]), device="cpu").tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    if getattr(X, "ndim", None) != 2:
+        X = np.asarray(X)
+    if X.ndim != 2:
+        raise InputError(f"X: expected a 2-D array (n_samples, n_features), got shape {tuple(X.shape)}")
+    if X.shape[1] != forest.n_features:
+        raise InputError(
+            f"X has {X.shape[1]} features (columns), the forest expects {forest.n_features}"
+        )
+    if "checked" not in forest._cache:
+        check_forest(forest)
+        forest._cache["checked"] = True
+    on_gpu_input = backend.device_of(X) == "gpu"
+    dev = "gpu" if (device in (None, "auto") and on_gpu_input) else backend.resolve_device(device)
+    if dev == "gpu":
+        out = _predict_gpu(forest, X, block_rows)
+        return out if on_gpu_input else backend.to_host(out)
+    out = _predict_cpu(forest, backend.to_host(X))
+    return backend.to_device(out, "gpu") if on_gpu_input else out
+
+
+def predict(forest: Forest, X: Any, *, device: str | None = "auto", block_rows: int | None = None) -> Any:
+    """Most probable class label of each sample (first class on ties, like scikit-learn).
+
+    Parameters
+    ----------
+    forest, X, device, block_rows
+        As for :func:`predict_proba`.
+
+    Returns
+    -------
+    array
+        ``(n_samples,)`` labels from ``forest.classes`` (numpy or cupy like ``X``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gputrack.forest import Tree, compile_forest
+    >>> stump = Tree(np.array([0, -1, -1]), np.array([0.5, 0, 0]), np.array([1, -1, -1]),
+    ...              np.array([2, -1, -1]), np.array([[0, 0], [1, 0], [0, 1]]))
+    >>> f = compile_forest([stump], op="le", classes=[3, 7], n_features=1)
+    >>> predict(f, np.array([[0.0], [1.0]]), device="cpu").tolist()
+    [3, 7]
+    """
+    proba = predict_proba(forest, X, device=device, block_rows=block_rows)
+    xp = backend.namespace_of(proba)
+    idx = xp.argmax(proba, axis=1)
+    return xp.asarray(forest.classes)[idx]
