@@ -175,8 +175,14 @@ def test_hysteresis_equals_scipy_reference():
     img = (img - img.min()) / (img.max() - img.min())
     low, high = 0.55, 0.75
     ours = segment.threshold(
-        img, method="hysteresis", threshold=low, high_threshold=high, sigma=0, min_size=3,
-        max_size=2000, device="cpu",
+        img,
+        method="hysteresis",
+        threshold=low,
+        high_threshold=high,
+        sigma=0,
+        min_size=3,
+        max_size=2000,
+        device="cpu",
     )
     cores = scipy_reference(img >= np.float32(high), 3, 2000) > 0
     lab, n = ndi.label(img >= np.float32(low), structure=FACE2)
