@@ -41,7 +41,7 @@ Examples
 >>> project.workflow, len(project.lanes)                       # doctest: +SKIP
 ('Pixel Classification', 1)
 >>> label_counts(project)                                      # doctest: +SKIP
-{1: 1017, 2: 1126}
+{1: 79, 2: 78}
 >>> print(describe_ilp(project))                               # doctest: +SKIP
 """
 
@@ -1136,11 +1136,23 @@ def label_image(
             for key, s in zip(b.axes, b.slices):
                 stops[key] = max(stops.get(key, 0), s.stop)
         out_shape = tuple(max(extent.get(k, 0), stops.get(k, 0), 1) for k in axes)
+    return _assemble(project, blocks, axes, out_shape)
+
+
+def _assemble(
+    project: IlpProject,
+    blocks: list[LabelBlock],
+    axes: str,
+    shape: tuple[int, ...],
+    origin: dict[str, int] | None = None,
+) -> np.ndarray:
+    """Paste label blocks into a zero image of ``shape`` (axes ``axes``) whose corner is ``origin``."""
+    origin = origin or {}
     dtype = np.uint8
     with h5py.File(project.path, "r") as f:
         if blocks:
             dtype = np.result_type(*[f[b.dataset].dtype for b in blocks])
-        out = np.zeros(out_shape, dtype=dtype)
+        out = np.zeros(shape, dtype=dtype)
         for b in blocks:
             for key, s in zip(b.axes, b.slices):
                 if key not in axes and (s.start != 0 or s.stop != 1):
@@ -1149,12 +1161,18 @@ def label_image(
                         f"but axes {axes!r} leave out {key!r}"
                     )
             data = transpose_axes(f[b.dataset][()], b.axes, axes)
-            index = tuple(b.slices[b.axes.index(k)] if k in b.axes else slice(0, 1) for k in axes)
-            region = out[tuple(index)]
-            if region.shape != data.shape:
+            where = dict(zip(b.axes, b.slices))
+            index = tuple(
+                slice(where[k].start - origin.get(k, 0), where[k].stop - origin.get(k, 0))
+                if k in where
+                else slice(0, 1)
+                for k in axes
+            )
+            region = out[index]
+            if region.shape != data.shape or any(i.start < 0 for i in index):
                 raise InputError(
-                    f"{project.path}: label block {b.dataset} at {index} falls outside the label image "
-                    f"of shape {out_shape} (axes {axes!r}); pass a larger shape"
+                    f"{project.path}: label block {b.dataset} at {b.slices} falls outside the label image "
+                    f"of shape {shape} (axes {axes!r}); pass a larger shape"
                 )
             np.copyto(region, data, where=data != 0)
     return out
@@ -1166,7 +1184,7 @@ def label_counts(project: IlpProject, stage: int = 0) -> dict[int, int]:
     Examples
     --------
     >>> label_counts(read_ilp("PixelClass.ilp"))                  # doctest: +SKIP
-    {1: 1017, 2: 1126}
+    {1: 79, 2: 78}
     """
     if stage >= len(project.pixel_stages):
         return {}
@@ -1175,7 +1193,11 @@ def label_counts(project: IlpProject, stage: int = 0) -> dict[int, int]:
         blocks = project.pixel_stages[stage].label_blocks[lane]
         if not blocks:
             continue
-        values = label_image(project, lane, stage=stage, axes=blocks[0].axes)
+        axes = blocks[0].axes  # assemble only the blocks' bounding box (overlaps count once)
+        spans = [dict(zip(b.axes, b.slices)) for b in blocks]
+        origin = {k: min(w[k].start for w in spans if k in w) for k in axes}
+        stop = {k: max(w[k].stop for w in spans if k in w) for k in axes}
+        values = _assemble(project, blocks, axes, tuple(stop[k] - origin[k] for k in axes), origin)
         ids, n = np.unique(values, return_counts=True)
         for i, k in zip(ids.tolist(), n.tolist()):
             if i != 0:
