@@ -265,14 +265,15 @@ def test_gpu_kernel_equals_cpu_twin(n_classes, n_features, n_trees, max_depth):
     np.testing.assert_allclose(dev.get(), cpu, rtol=0, atol=1e-6)
     blocks = gf.predict_proba(forest, X, device="gpu", block_rows=97)
     np.testing.assert_allclose(blocks, cpu, rtol=0, atol=1e-6)
-    assert np.array_equal(backend.to_host(gf.predict(forest, cp.asarray(X))), gf.predict(forest, X, device="cpu"))
+    labels = backend.to_host(gf.predict(forest, cp.asarray(X)))
+    assert np.array_equal(labels, gf.predict(forest, X, device="cpu"))
 
 
 @pytest.mark.gpu
 def test_gpu_kernel_equals_cpu_twin_large():
     forest, X = _random_forest(4, 49, 100, seed=1)
     rng = np.random.default_rng(0)
-    Xl = X[rng.integers(0, X.shape[0], 300_000)] + rng.normal(scale=0.3, size=(300_000, 49)).astype(np.float32)
-    np.testing.assert_allclose(
-        gf.predict_proba(forest, Xl, device="gpu"), gf.predict_proba(forest, Xl, device="cpu"), rtol=0, atol=1e-6
-    )
+    noise = rng.normal(scale=0.3, size=(300_000, 49)).astype(np.float32)
+    Xl = X[rng.integers(0, X.shape[0], 300_000)] + noise
+    gpu = gf.predict_proba(forest, Xl, device="gpu")
+    np.testing.assert_allclose(gpu, gf.predict_proba(forest, Xl, device="cpu"), rtol=0, atol=1e-6)
