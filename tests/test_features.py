@@ -373,7 +373,11 @@ def test_blockwise_equals_whole_image_2d(img2d):
 
 
 def test_blockwise_equals_whole_image_3d_lazy_reader(img3d):
-    sel = {"GaussianSmoothing": [10.0], "HessianOfGaussianEigenvalues": [1.6], "StructureTensorEigenvalues": [1.0]}
+    sel = {
+        "GaussianSmoothing": [10.0],
+        "HessianOfGaussianEigenvalues": [1.6],
+        "StructureTensorEigenvalues": [1.0],
+    }
     vol = np.concatenate([img3d, img3d[::-1]], axis=0)[..., None]  # zyxc
     whole, _ = gf.compute(vol, sel, axes="zyxc")
     src = LazyImage(vol, "zyxc")
