@@ -9,10 +9,29 @@ Examples
 [12.0]
 """
 
+from .classify import (
+    DIVISION_FEATURES,
+    OBJECT_COUNT_FEATURES,
+    ObjectClassifier,
+    count_prior,
+    division_prior,
+    predict,
+    train,
+)
+from .division import division_features, sequence_division_features
 from .features import DEFAULT_FEATURES, DISPLAY_NAMES, FEATURES, csv_column, features
 from .regions import RegionMoments, compact_labels, region_moments
 
 __all__ = [
+    "DIVISION_FEATURES",
+    "OBJECT_COUNT_FEATURES",
+    "ObjectClassifier",
+    "count_prior",
+    "division_features",
+    "division_prior",
+    "predict",
+    "sequence_division_features",
+    "train",
     "DEFAULT_FEATURES",
     "DISPLAY_NAMES",
     "FEATURES",
