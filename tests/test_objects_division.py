@@ -96,3 +96,41 @@ def test_count_prior_on_sizes(sim_tables):
     tiny = pd.DataFrame({"Count": [typical * 0.05, typical * 2.0]})
     both = objects.count_prior(pd.concat([tab[["Count"]], tiny], ignore_index=True)).tail(2)
     assert both["p0"].iloc[0] > 0.9 and both["p2"].iloc[1] > 0.9
+
+
+def test_scaled_distances_and_ilastik_compat_quirk():
+    t0 = pd.DataFrame(
+        {
+            "t": [0],
+            "label": [1],
+            "Count": [40.0],
+            "Mean": [1.0],
+            "RegionCenter_0": [20.0],
+            "RegionCenter_1": [20.0],
+        }
+    )
+    t1 = pd.DataFrame(
+        {
+            "t": [1, 1],
+            "label": [1, 2],
+            "Count": [20.0, 10.0],
+            "Mean": [2.0, 1.0],
+            "RegionCenter_0": [16.0, 20.0],
+            "RegionCenter_1": [20.0, 26.0],
+            "Coord<Minimum>_0": [14.0, 18.0],
+            "Coord<Minimum>_1": [18.0, 24.0],
+            "Coord<Maximum>_0": [18.0, 22.0],
+            "Coord<Maximum>_1": [22.0, 28.0],
+        }
+    )
+    fixed = objects.division_features(t0, t1, scales=(2.0, 0.5))  # (y, x)
+    # physical: child 1 is (-4 * 0.5, 0) away, child 2 is (0, 6 * 2) away
+    np.testing.assert_allclose(fixed[["SquaredDistances_0", "SquaredDistances_1"]].values, [[2.0, 12.0]])
+    np.testing.assert_allclose(fixed["ParentChildrenAngle_RegionCenter"], 90.0)
+    np.testing.assert_allclose(fixed["ParentChildrenRatio_Count"], 40.0 / 30.0)
+    np.testing.assert_allclose(fixed["ChildrenRatio_Count"], 0.5)
+    np.testing.assert_allclose(fixed["ChildrenRatio_Mean"], 0.5)
+    quirk = objects.division_features(t0, t1, scales=(2.0, 0.5), ilastik_compat=True)
+    # ilastik: parent centre scaled (10, 40), candidate centres not
+    want = np.sort([np.hypot(16 - 10, 20 - 40), np.hypot(20 - 10, 26 - 40)])
+    np.testing.assert_allclose(quirk[["SquaredDistances_0", "SquaredDistances_1"]].values[0], want)
