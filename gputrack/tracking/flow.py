@@ -1,0 +1,491 @@
+"""Flow-based solver: successive shortest paths on the conservation-tracking flow graph (spec §4.7).
+
+The flow graph follows dpct: per detection i an arc ``u_i -> v_i`` (one unit arc per object,
+marginal detection costs), appearance arcs ``S -> u_i``, disappearance arcs ``v_i -> T``, link arcs
+``v_i -> u_j`` and, for detections that may divide, a duplicate node ``D_i`` fed by ``S -> D_i``
+(marginal division cost) with copies of the outgoing links (capacity 1). Shortest paths in the
+residual graph are found with a Dijkstra search on reduced costs (Johnson potentials, initialised
+by one dynamic-programming sweep over the time-ordered DAG); arcs that the model's side constraints
+forbid in the current state are skipped, and nodes whose label improves after settling are
+re-expanded, so arcs re-enabled with a negative reduced cost are handled correctly.
+
+Several paths are augmented per search: terminal candidates are taken in increasing cost order
+while their shortest-path-tree paths share no detection with the paths already augmented in the
+round (such a path stays a shortest path after the others are augmented, because distances never
+decrease in successive shortest paths), and the round stops at the first conflict.
+
+Without divisions and with one object per merger the result is an exact minimum-cost flow, that
+is the global optimum of the model. With divisions (or merger side constraints) it is the dpct
+heuristic: usually optimal or very close, without a certificate.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numba
+import numpy as np
+
+from .energies import Energies
+from .graph import HypothesesGraph
+from .solution import Solution, total_energy
+
+K_NODE, K_APP, K_DIS, K_LINK, K_DSEED, K_DLINK = 0, 1, 2, 3, 4, 5
+_INF = np.inf
+
+
+@numba.njit(cache=True)
+def _heap_push(hk, hv, size, key, val):
+    i = size
+    hk[i] = key
+    hv[i] = val
+    while i > 0:
+        p = (i - 1) >> 1
+        if hk[p] <= hk[i]:
+            break
+        hk[p], hk[i] = hk[i], hk[p]
+        hv[p], hv[i] = hv[i], hv[p]
+        i = p
+    return size + 1
+
+
+@numba.njit(cache=True)
+def _heap_pop(hk, hv, size):
+    key = hk[0]
+    val = hv[0]
+    size -= 1
+    hk[0] = hk[size]
+    hv[0] = hv[size]
+    i = 0
+    while True:
+        lft = 2 * i + 1
+        if lft >= size:
+            break
+        c = lft
+        if lft + 1 < size and hk[lft + 1] < hk[lft]:
+            c = lft + 1
+        if hk[i] <= hk[c]:
+            break
+        hk[c], hk[i] = hk[i], hk[c]
+        hv[c], hv[i] = hv[i], hv[c]
+        i = c
+    return key, val, size
+
+
+@numba.njit(cache=True)
+def _usable(slot, flow, kind, ref, aux, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact, allowed, m):
+    """Whether residual slot (2a forward, 2a+1 backward) may be used in the current state."""
+    a = slot >> 1
+    fwd = (slot & 1) == 0
+    if fwd == (flow[a] == 1):
+        return False
+    k = kind[a]
+    r = ref[a]
+    if k == 0:
+        return not divact[r]
+    if k == 1:
+        return fwd and (m == 1 or incnt[r] == 0)
+    if k == 2:
+        return fwd and (not divact[r]) and (m == 1 or outcnt[r] == 0)
+    if k == 3:
+        i = esrc[r]
+        if divact[i]:
+            return False
+        if fwd:
+            if ylink[r] >= m:
+                return False
+            if m > 1 and (zcnt[i] > 0 or acnt[edst[r]] > 0):
+                return False
+        return True
+    if k == 4:
+        return fwd and allowed[r] and xcnt[r] == 1 and zcnt[r] == 0 and (not divact[r])
+    # k == 5: division copy of link r
+    if fwd:
+        if ylink[r] != 0:
+            return False
+        if m > 1 and acnt[edst[r]] > 0:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def _apply(a, sign, kind, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact):
+    k = kind[a]
+    r = ref[a]
+    if k == 0:
+        xcnt[r] += sign
+    elif k == 1:
+        acnt[r] += sign
+    elif k == 2:
+        zcnt[r] += sign
+    elif k == 4:
+        divact[r] = sign > 0
+    else:
+        ylink[r] += sign
+        outcnt[esrc[r]] += sign
+        incnt[edst[r]] += sign
+
+
+@numba.njit(cache=True)
+def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, app_first, dis_first, dseed_arc,
+         esrc, edst, allowed, m, pot, max_rounds):
+    n_arcs = tail.size
+    n_det = allowed.size
+    flow = np.zeros(n_arcs, np.int8)
+    xcnt = np.zeros(n_det, np.int64)
+    acnt = np.zeros(n_det, np.int64)
+    zcnt = np.zeros(n_det, np.int64)
+    incnt = np.zeros(n_det, np.int64)
+    outcnt = np.zeros(n_det, np.int64)
+    ylink = np.zeros(esrc.size, np.int64)
+    divact = np.zeros(n_det, np.bool_)
+    dist = np.empty(n_nodes)
+    pred = np.empty(n_nodes, np.int64)
+    hk = np.empty(4 * (adj_slot.size + 4 * n_det) + 16)
+    hv = np.empty(hk.size, np.int64)
+    mark = np.zeros(n_det, np.int64)
+    n_cand = 2 * n_det + dseed_arc.size
+    cand_cost = np.empty(n_cand)
+    cand_slot = np.empty(n_cand, np.int64)
+    seen_d = np.zeros(n_det, np.int64)
+    seen_uv = np.zeros(n_det, np.int64)
+    pid = 0
+    valid = True
+    rounds = 0
+    augmentations = 0
+    while rounds < max_rounds:
+        rounds += 1
+        before = augmentations
+        for x in range(n_nodes):
+            dist[x] = _INF
+            pred[x] = -1
+        size = 0
+        # seeds: unused appearance / division arcs out of S, used disappearance arcs out of T (reversed)
+        for i in range(n_det):
+            for k in range(m):
+                q = app_first[i] + k
+                if flow[q] == 0:
+                    if _usable(2 * q, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink,
+                               divact, allowed, m):
+                        y = head[q]
+                        d = cost[q] - pot[y]
+                        if d < dist[y]:
+                            dist[y] = d
+                            pred[y] = 2 * q
+                            size = _heap_push(hk, hv, size, d, y)
+                    break
+            for k in range(m - 1, -1, -1):
+                q = dis_first[i] + k
+                if flow[q] == 1:
+                    if not divact[i]:
+                        y = tail[q]
+                        d = -cost[q] - pot[y]
+                        if d < dist[y]:
+                                dist[y] = d
+                                pred[y] = 2 * q + 1
+                                size = _heap_push(hk, hv, size, d, y)
+                    break
+        for j in range(dseed_arc.size):
+            q = dseed_arc[j]
+            if _usable(2 * q, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink,
+                       divact, allowed, m):
+                y = head[q]
+                d = cost[q] - pot[y]
+                if d < dist[y]:
+                    dist[y] = d
+                    pred[y] = 2 * q
+                    size = _heap_push(hk, hv, size, d, y)
+        pops = 0
+        limit = 50 * n_nodes + 1000
+        while size > 0:
+            key, x, size = _heap_pop(hk, hv, size)
+            if key > dist[x]:
+                continue
+            pops += 1
+            if pops > limit:
+                break
+            for p in range(adj_ptr[x], adj_ptr[x + 1]):
+                slot = adj_slot[p]
+                if not _usable(slot, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink,
+                               divact, allowed, m):
+                    continue
+                a = slot >> 1
+                if slot & 1:
+                    y = tail[a]
+                    c = -cost[a]
+                else:
+                    y = head[a]
+                    c = cost[a]
+                nd = dist[x] + c + pot[x] - pot[y]
+                if nd < dist[y] - 1e-12:
+                    dist[y] = nd
+                    pred[y] = slot
+                    if size >= hk.size:
+                        break
+                    size = _heap_push(hk, hv, size, nd, y)
+        maxd = 0.0
+        for x in range(n_nodes):
+            if dist[x] < _INF and dist[x] > maxd:
+                maxd = dist[x]
+        for x in range(n_nodes):
+            if dist[x] < _INF:
+                pot[x] += dist[x]
+            else:
+                pot[x] += maxd
+        # terminals: into T (unused disappearance) or back into S (used appearance / division)
+        nc = 0
+        for i in range(n_det):
+            v = 3 + 2 * i
+            if dist[v] < _INF:
+                for k in range(m):
+                    q = dis_first[i] + k
+                    if flow[q] == 0:
+                        if _usable(2 * q, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt,
+                                   ylink, divact, allowed, m):
+                            c = pot[v] + cost[q]
+                            if c < -1e-9:
+                                cand_cost[nc] = c
+                                cand_slot[nc] = 2 * q
+                                nc += 1
+                        break
+            u = 2 + 2 * i
+            if dist[u] < _INF:
+                for k in range(m - 1, -1, -1):
+                    q = app_first[i] + k
+                    if flow[q] == 1:
+                        c = pot[u] - cost[q]
+                        if c < -1e-9:
+                            cand_cost[nc] = c
+                            cand_slot[nc] = 2 * q + 1
+                            nc += 1
+                        break
+        for j in range(dseed_arc.size):
+            q = dseed_arc[j]
+            dn = head[q]
+            if flow[q] == 1 and dist[dn] < _INF:
+                c = pot[dn] - cost[q]
+                if c < -1e-9:
+                    cand_cost[nc] = c
+                    cand_slot[nc] = 2 * q + 1
+                    nc += 1
+        if nc == 0:
+            break
+        order = np.argsort(cand_cost[:nc])
+        stamp = rounds
+        for oi in range(nc):
+            last = cand_slot[order[oi]]
+            qa = last >> 1
+            start = head[qa] if (last & 1) else tail[qa]
+            # walk the tree path; stop the round at the first shared detection
+            ok = True
+            x = start
+            steps = 0
+            pid += 1
+            while True:
+                o = owner[x]
+                if mark[o] == stamp:
+                    ok = False
+                    break
+                # a path may not touch a detection both through its division node and its own arcs
+                if x >= 2 + 2 * n_det:
+                    if seen_uv[o] == pid:
+                        valid = False
+                    seen_d[o] = pid
+                else:
+                    if seen_d[o] == pid:
+                        valid = False
+                    seen_uv[o] = pid
+                slot = pred[x]
+                if slot < 0:
+                    ok = False
+                    break
+                a = slot >> 1
+                if _is_seed(slot, kind):
+                    break
+                x = head[a] if (slot & 1) else tail[a]
+                steps += 1
+                if steps > n_nodes:
+                    ok = False
+                    break
+            if not ok:
+                break
+            if not valid:
+                valid = True
+                continue
+            x = start
+            while True:
+                mark[owner[x]] = stamp
+                slot = pred[x]
+                a = slot >> 1
+                seed = _is_seed(slot, kind)
+                if slot & 1:
+                    flow[a] = 0
+                    _apply(a, -1, kind, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact)
+                    x = head[a]
+                else:
+                    flow[a] = 1
+                    _apply(a, 1, kind, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact)
+                    x = tail[a]
+                if seed:
+                    break
+            sign = -1 if (last & 1) else 1
+            flow[qa] = 0 if (last & 1) else 1
+            _apply(qa, sign, kind, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact)
+            augmentations += 1
+        if augmentations == before:
+            break
+    return flow, rounds, augmentations
+
+
+@numba.njit(cache=True)
+def _is_seed(slot, kind):
+    k = kind[slot >> 1]
+    if slot & 1:
+        return k == 2
+    return k == 1 or k == 4
+
+
+@numba.njit(cache=True)
+def _dag_potentials(n_det, m, det1, app1, link_ptr, link_src, link1, dseed_child_ptr, dseed_child, dlink1,
+                    div_nodes, n_nodes):
+    """Shortest distances from S in the initial (flow-free) DAG, in time order (nodes sorted by t)."""
+    pot = np.zeros(n_nodes)
+    for i in range(n_det):
+        best = app1[i]
+        for p in range(link_ptr[i], link_ptr[i + 1]):
+            d = pot[3 + 2 * link_src[p]] + link1[p]
+            if d < best:
+                best = d
+        pot[2 + 2 * i] = best
+        pot[3 + 2 * i] = best + det1[i]
+    for j in range(div_nodes.size):
+        best = -_INF
+        for p in range(dseed_child_ptr[j], dseed_child_ptr[j + 1]):
+            d = pot[2 + 2 * dseed_child[p]] - dlink1[p]
+            if d > best:
+                best = d
+        pot[2 + 2 * n_det + j] = best if best > -_INF else 0.0
+    return pot
+
+
+def solve_flow(graph: HypothesesGraph, energies: Energies, *, max_rounds: int | None = None) -> Solution:
+    """Minimise the tracking energy with successive shortest paths (dpct-style, spec §4.7).
+
+    Parameters
+    ----------
+    graph : HypothesesGraph
+    energies : Energies
+        Convexified energies (:func:`~gputrack.tracking.energies.compute_energies`).
+    max_rounds : int, optional
+        Cap on shortest-path rounds (default: enough for every detection to be augmented).
+
+    Returns
+    -------
+    Solution
+        ``optimal`` is True when the model has no divisions and ``max_objects == 1`` (then the
+        flow is an exact minimum-cost flow), else None.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from gputrack.tracking import build_graph, compute_energies
+    >>> df = pd.DataFrame({"t": [0, 1], "label": [1, 1], "y": [5., 6.], "x": [5., 5.]})
+    >>> g = build_graph(df); s = solve_flow(g, compute_energies(g))
+    >>> s.link_value.tolist(), s.count.tolist()
+    ([1], [1, 1])
+    """
+    t0 = time.perf_counter()
+    n, m = graph.n_nodes, energies.max_objects
+    E = graph.n_links
+    det, app, dis, link = energies.detection, energies.appearance, energies.disappearance, energies.link
+    ddet, dapp, ddis = np.diff(det, axis=1), np.diff(app, axis=1), np.diff(dis, axis=1)
+    dlink = np.diff(link, axis=1)
+    div_nodes = np.flatnonzero(energies.division_allowed)
+    div_index = np.full(n, -1, np.int64)
+    div_index[div_nodes] = np.arange(div_nodes.size)
+    n_nodes = 2 + 2 * n + div_nodes.size
+    u = 2 + 2 * np.arange(n)
+    v = u + 1
+    units = np.arange(m)
+    # arcs, grouped by kind
+    tails, heads, costs, kinds, refs = [], [], [], [], []
+
+    def add(tl, hd, cs, kd, rf):
+        tails.append(np.asarray(tl, np.int64).ravel())
+        heads.append(np.asarray(hd, np.int64).ravel())
+        costs.append(np.asarray(cs, np.float64).ravel())
+        kinds.append(np.full(np.asarray(tl).size, kd, np.int8))
+        refs.append(np.asarray(rf, np.int64).ravel())
+
+    rep = np.repeat(np.arange(n), m)
+    add(u[rep], v[rep], ddet.ravel(), K_NODE, rep)
+    add(np.zeros(n * m), u[rep], dapp.ravel(), K_APP, rep)
+    dis_first_offset = sum(x.size for x in tails)
+    add(v[rep], np.ones(n * m), ddis.ravel(), K_DIS, rep)
+    repe = np.repeat(np.arange(E), m)
+    add(v[graph.src[repe]], u[graph.dst[repe]], dlink.ravel(), K_LINK, repe)
+    add(np.zeros(div_nodes.size), 2 + 2 * n + np.arange(div_nodes.size),
+        energies.division[div_nodes, 1] - energies.division[div_nodes, 0], K_DSEED, div_nodes)
+    dl = np.flatnonzero(energies.division_allowed[graph.src]) if E else np.zeros(0, np.int64)
+    add(2 + 2 * n + div_index[graph.src[dl]], u[graph.dst[dl]], dlink[dl, 0] if dl.size else [], K_DLINK, dl)
+    tail, head, cost = np.concatenate(tails), np.concatenate(heads), np.concatenate(costs)
+    kind, ref = np.concatenate(kinds), np.concatenate(refs)
+    _ = units
+    # residual adjacency (CSR over slots) excluding slots whose far end is S or T
+    slots_f = np.arange(tail.size) * 2
+    slots_b = slots_f + 1
+    from_f, to_f = tail, head
+    from_b, to_b = head, tail
+    s_from = np.concatenate([from_f, from_b])
+    s_to = np.concatenate([to_f, to_b])
+    s_id = np.concatenate([slots_f, slots_b])
+    keep = (s_from > 1) & (s_to > 1)
+    s_from, s_id = s_from[keep], s_id[keep]
+    order = np.argsort(s_from, kind="stable")
+    adj_slot = s_id[order].astype(np.int64)
+    adj_ptr = np.zeros(n_nodes + 1, np.int64)
+    np.add.at(adj_ptr, s_from + 1, 1)
+    adj_ptr = np.cumsum(adj_ptr)
+    dis_first = dis_first_offset + np.arange(n, dtype=np.int64) * m
+    owner = np.zeros(n_nodes, np.int64)
+    owner[u] = np.arange(n)
+    owner[v] = np.arange(n)
+    owner[2 + 2 * n + np.arange(div_nodes.size)] = div_nodes
+    # initial potentials from the DAG
+    in_order = np.argsort(graph.dst, kind="stable")
+    link_ptr = np.zeros(n + 1, np.int64)
+    np.add.at(link_ptr, graph.dst + 1, 1)
+    link_ptr = np.cumsum(link_ptr)
+    dsrc_order = np.argsort(graph.src[dl], kind="stable") if dl.size else np.zeros(0, np.int64)
+    dl_sorted = dl[dsrc_order]
+    dptr = np.zeros(div_nodes.size + 1, np.int64)
+    if dl.size:
+        np.add.at(dptr, div_index[graph.src[dl_sorted]] + 1, 1)
+    dptr = np.cumsum(dptr)
+    pot = _dag_potentials(
+        n, m, ddet[:, 0].copy(), dapp[:, 0].copy(), link_ptr, graph.src[in_order].astype(np.int64),
+        dlink[in_order, 0].copy() if E else np.zeros(0), dptr, graph.dst[dl_sorted].astype(np.int64),
+        dlink[dl_sorted, 0].copy() if dl.size else np.zeros(0), div_nodes.astype(np.int64), n_nodes,
+    )
+    if max_rounds is None:
+        max_rounds = 4 * (n * m + div_nodes.size) + 10
+    app_first = n * m + np.arange(n, dtype=np.int64) * m
+    dseed_arc = np.flatnonzero(kind == K_DSEED).astype(np.int64)
+    flow, rounds, augs = _ssp(
+        n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, app_first, dis_first, dseed_arc,
+        graph.src.astype(np.int64), graph.dst.astype(np.int64), energies.division_allowed.astype(np.bool_),
+        m, pot, int(max_rounds),
+    )
+    f = flow.astype(np.int64)
+    count = np.bincount(ref[kind == K_NODE], weights=f[kind == K_NODE], minlength=n).astype(np.int64)
+    appearance = np.bincount(ref[kind == K_APP], weights=f[kind == K_APP], minlength=n).astype(np.int64)
+    disappearance = np.bincount(ref[kind == K_DIS], weights=f[kind == K_DIS], minlength=n).astype(np.int64)
+    lk = (kind == K_LINK) | (kind == K_DLINK)
+    link_value = np.bincount(ref[lk], weights=f[lk], minlength=E).astype(np.int64)
+    division = np.zeros(n, bool)
+    ds = kind == K_DSEED
+    division[ref[ds][f[ds] > 0]] = True
+    energy = total_energy(energies, count, appearance, disappearance, link_value, division)
+    exact = (not energies.division_allowed.any()) and m == 1
+    return Solution(graph, energies, count, appearance, disappearance, link_value, division, energy,
+                    solver="flow", optimal=True if exact else None, seconds=time.perf_counter() - t0)
