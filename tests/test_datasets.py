@@ -1,0 +1,219 @@
+"""Tests of the synthetic time-lapse: determinism, events, learnability, CTC round trip."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+from scipy import ndimage as ndi
+from skimage.filters import threshold_otsu
+
+from gputrack.datasets import synthetic_timelapse, write_synthetic_ctc
+from gputrack.errors import InputError, OutputExistsError
+from gputrack.io.ctc import read_ctc_gt, read_frames, write_ctc
+
+
+@pytest.fixture(scope="module")
+def data2d():
+    return synthetic_timelapse(n_frames=40, shape=(256, 256), n_cells=12, seed=0)
+
+
+@pytest.fixture(scope="module")
+def data3d():
+    return synthetic_timelapse(n_frames=20, shape=(32, 128, 128), n_cells=12, seed=3)
+
+
+def _centroid(mask: np.ndarray) -> np.ndarray:
+    return np.argwhere(mask).mean(axis=0)
+
+
+def test_shapes_and_dtypes(data2d, data3d):
+    for d, shape in ((data2d, (40, 256, 256)), (data3d, (20, 32, 128, 128))):
+        assert d.raw.shape == d.labels.shape == d.scribbles.shape == shape
+        assert d.raw.dtype == d.labels.dtype == np.uint16 and d.scribbles.dtype == np.uint8
+        assert list(d.tracks.columns) == ["label", "begin", "end", "parent"]
+        assert (d.tracks.dtypes == np.int64).all()
+    assert data3d.scale == (2.0, 1.0, 1.0) and data2d.scale == (1.0, 1.0)
+
+
+def test_deterministic_by_seed(data2d):
+    again = synthetic_timelapse(n_frames=40, shape=(256, 256), n_cells=12, seed=0)
+    np.testing.assert_array_equal(again.raw, data2d.raw)
+    np.testing.assert_array_equal(again.labels, data2d.labels)
+    np.testing.assert_array_equal(again.scribbles, data2d.scribbles)
+    pd.testing.assert_frame_equal(again.tracks, data2d.tracks)
+    other = synthetic_timelapse(n_frames=40, shape=(256, 256), n_cells=12, seed=1)
+    assert not np.array_equal(other.labels, data2d.labels)
+
+
+def test_generation_speed():
+    start = time.perf_counter()
+    synthetic_timelapse(n_frames=40, shape=(256, 256))
+    t2 = time.perf_counter() - start
+    start = time.perf_counter()
+    synthetic_timelapse(n_frames=20, shape=(32, 128, 128))
+    t3 = time.perf_counter() - start
+    # budgets 2 s and 5 s on a quiet machine; slack for a shared CI box
+    assert t2 < 4.0 and t3 < 10.0, (t2, t3)
+
+
+@pytest.mark.parametrize("which", ["data2d", "data3d"])
+def test_tracks_match_masks_numpy(which, request):
+    d = request.getfixturevalue(which)
+    n = d.labels.shape[0]
+    top = int(d.labels.max())
+    present = np.zeros((n, top + 1), bool)
+    for t in range(n):
+        present[t, np.unique(d.labels[t])] = True
+    assert set(d.tracks["label"]) == set(np.flatnonzero(present[:, 1:].any(axis=0)) + 1)
+    for label, begin, end, parent in d.tracks.itertuples(index=False):
+        np.testing.assert_array_equal(np.flatnonzero(present[:, label]), np.arange(begin, end + 1))
+        if parent:
+            assert d.tracks.loc[d.tracks["label"] == parent, "end"].item() < begin
+    assert all(present[t, 1:].any() for t in range(n))  # CTC: no empty frame
+
+
+@pytest.mark.parametrize("which", ["data2d", "data3d"])
+def test_divisions(which, request):
+    d = request.getfixturevalue(which)
+    tracks = d.tracks.set_index("label")
+    children = d.tracks[d.tracks["parent"] > 0].groupby("parent")["label"].apply(list)
+    mothers = [p for p, kids in children.items() if len(kids) == 2]
+    assert len(mothers) >= 3
+    assert len(mothers) == len(children)  # no single-child or three-child parents
+    for mother in mothers:
+        end = tracks.loc[mother, "end"]
+        last = _centroid(d.labels[end] == mother)
+        radius = np.sqrt((d.labels[end] == mother).sum() / np.pi)
+        for kid in children[mother]:
+            assert tracks.loc[kid, "begin"] == end + 1
+            first = _centroid(d.labels[end + 1] == kid)
+            assert np.linalg.norm((first - last)[-2:]) < 2.5 * radius + 4
+
+
+def test_mergers_touch(data2d, data3d):
+    for d in (data2d, data3d):
+        assert len(d.mergers) >= 1
+        for a, b, begin, end in d.mergers.itertuples(index=False):
+            assert end >= begin
+            for t in range(begin, end + 1):
+                ma, mb = d.labels[t] == a, d.labels[t] == b
+                assert ma.any() and mb.any()  # each keeps its own id
+                assert (ndi.binary_dilation(ma) & mb).any()  # and they touch
+                # the raw shows one blob: thresholding the smoothed frame joins the pair
+                smooth = ndi.gaussian_filter(d.raw[t].astype(float), 1.0)
+                blobs, _ = ndi.label(smooth > threshold_otsu(smooth))
+                assert set(np.unique(blobs[ma])) & set(np.unique(blobs[mb])) - {0}
+
+
+def test_border_appearances_and_exits(data2d):
+    d = data2d
+    n = d.labels.shape[0]
+    appear = d.tracks[(d.tracks["begin"] > 0) & (d.tracks["parent"] == 0)]
+    assert len(appear) >= 2
+    for label, begin in zip(appear["label"], appear["begin"]):
+        mask = d.labels[begin] == label
+        assert mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any()
+    mothers = set(d.tracks["parent"])
+    left = d.tracks[(d.tracks["end"] < n - 1) & ~d.tracks["label"].isin(mothers)]
+    assert len(left) >= 1
+    for label, end in zip(left["label"], left["end"]):
+        mask = d.labels[end] == label
+        assert mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any()
+
+
+def test_no_border_events_when_disabled():
+    d = synthetic_timelapse(n_frames=20, shape=(128, 128), n_cells=6, seed=4, border_appearances=False,
+                            mergers=False, divisions=False)
+    assert len(d.tracks) == 6
+    assert (d.tracks["begin"] == 0).all() and (d.tracks["end"] == 19).all()
+    assert (d.tracks["parent"] == 0).all()
+    assert len(d.mergers) == 0
+    edges = np.concatenate([d.labels[:, 0], d.labels[:, -1], d.labels[:, :, 0], d.labels[:, :, -1]])
+    assert not edges.any()
+
+
+def test_scribbles_sparse_and_consistent(data2d, data3d):
+    for d in (data2d, data3d):
+        annotated = [t for t in range(d.scribbles.shape[0]) if d.scribbles[t].any()]
+        assert 2 <= len(annotated) <= 4
+        fg = d.scribbles == 2
+        bg = d.scribbles == 1
+        assert fg.any() and bg.any()
+        assert (d.labels[fg] > 0).all()
+        assert (d.labels[bg] == 0).all()
+        # foreground strokes lie on several different cells
+        assert len(np.unique(d.labels[fg])) >= 5
+        # background strokes keep a margin from the cells
+        near = np.stack([ndi.binary_dilation(d.labels[t] > 0) for t in annotated])
+        assert not (near & (d.scribbles[annotated] == 1)).any()
+        assert (d.scribbles > 0).mean() < 0.05
+    annotated = [t for t in range(data2d.scribbles.shape[0]) if data2d.scribbles[t].any()]
+    frac = (data2d.scribbles[annotated] > 0).mean()
+    assert 0.005 < frac < 0.06  # a few % of the annotated frames' pixels
+
+
+@pytest.mark.parametrize("which", ["data2d", "data3d"])
+def test_threshold_recovers_foreground(which, request):
+    d = request.getfixturevalue(which)
+    inter = union = 0
+    ious = []
+    for t in range(0, d.raw.shape[0], 4):
+        smooth = ndi.gaussian_filter(d.raw[t].astype(float), 1.0)
+        fg = smooth > threshold_otsu(smooth)
+        gt = d.labels[t] > 0
+        inter, union = inter + (fg & gt).sum(), union + (fg | gt).sum()
+        ious.append((fg & gt).sum() / (fg | gt).sum())
+    assert inter / union > 0.8, ious  # over the sampled frames
+    assert min(ious) > 0.75, ious
+
+
+def test_ctc_round_trip(tmp_path, data3d):
+    paths = write_synthetic_ctc(tmp_path, data3d)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["01", "01_GT", "01_scribbles.tif"]
+    gt = read_ctc_gt(paths["gt"])
+    np.testing.assert_array_equal(gt.tra, data3d.labels)
+    pd.testing.assert_frame_equal(gt.tracks, data3d.tracks)
+    np.testing.assert_array_equal(read_frames(paths["raw"]), data3d.raw)
+    np.testing.assert_array_equal(read_frames(paths["gt"] / "SEG"), data3d.labels)
+    np.testing.assert_array_equal(tifffile.imread(paths["scribbles"]), data3d.scribbles)
+    with pytest.raises(OutputExistsError):
+        write_synthetic_ctc(tmp_path, data3d)
+    write_synthetic_ctc(tmp_path, data3d, overwrite=True)
+
+
+def test_ctc_metrics_gt_against_itself(tmp_path):
+    from ctc_metrics.scripts.evaluate import evaluate_sequence
+
+    d = synthetic_timelapse(n_frames=15, shape=(128, 128), n_cells=6, seed=5)
+    paths = write_synthetic_ctc(tmp_path, d)
+    write_ctc(tmp_path / "01_RES", d.labels, d.tracks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores = evaluate_sequence(str(tmp_path / "01_RES"), str(paths["gt"]), ["Valid", "DET", "TRA", "SEG"],
+                                   threads=1)
+    assert scores["Valid"] == 1
+    assert scores["DET"] == 1.0 and scores["TRA"] == 1.0 and scores["SEG"] == 1.0
+    # and a result that lost a division scores below 1
+    kids = d.tracks[d.tracks["parent"] > 0]
+    if len(kids):
+        broken = d.tracks.copy()
+        broken.loc[broken["parent"] > 0, "parent"] = 0
+        write_ctc(tmp_path / "02_RES", d.labels, broken)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            worse = evaluate_sequence(str(tmp_path / "02_RES"), str(paths["gt"]), ["TRA"], threads=1)
+        assert worse["TRA"] < 1.0
+
+
+def test_invalid_arguments():
+    with pytest.raises(InputError, match="shape"):
+        synthetic_timelapse(shape=(10, 10))
+    with pytest.raises(InputError, match="shape"):
+        synthetic_timelapse(shape=(4, 4, 4, 4))
+    with pytest.raises(InputError, match="scale"):
+        synthetic_timelapse(n_frames=2, shape=(8, 64, 64), scale=(1.0, 1.0))
