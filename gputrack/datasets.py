@@ -579,7 +579,7 @@ def write_synthetic_ctc(
     *,
     sequence: str = "01",
     overwrite: bool = False,
-) -> dict[str, Path]:
+) -> Path:
     """Write a synthetic time-lapse as a CTC sequence.
 
     Writes, under ``out_dir``::
@@ -596,14 +596,15 @@ def write_synthetic_ctc(
 
     Returns
     -------
-    dict
-        Paths ``raw``, ``gt`` and ``scribbles``.
+    Path
+        ``out_dir`` (the sequence is ``out_dir / sequence``, its ground truth
+        ``out_dir / f"{sequence}_GT"``).
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> out = pathlib.Path(tempfile.mkdtemp())
-    >>> paths = write_synthetic_ctc(out, synthetic_timelapse(n_frames=3, shape=(48, 48), n_cells=2))
+    >>> root = write_synthetic_ctc(out, synthetic_timelapse(n_frames=3, shape=(48, 48), n_cells=2))
     >>> sorted(p.name for p in out.iterdir())
     ['01', '01_GT', '01_scribbles.tif']
     """
@@ -624,4 +625,4 @@ def write_synthetic_ctc(
         write_ctc(tmp / "SEG", data.labels, None, prefix="man_seg", track_file=None)
     with atomic_output(paths["scribbles"], overwrite=overwrite) as tmp:
         tifffile.imwrite(tmp, data.scribbles, photometric="minisblack")
-    return paths
+    return out_dir

@@ -173,7 +173,9 @@ def test_threshold_recovers_foreground(which, request):
 
 
 def test_ctc_round_trip(tmp_path, data3d):
-    paths = write_synthetic_ctc(tmp_path, data3d)
+    root = write_synthetic_ctc(tmp_path, data3d)
+    assert root == tmp_path
+    paths = {"raw": root / "01", "gt": root / "01_GT", "scribbles": root / "01_scribbles.tif"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["01", "01_GT", "01_scribbles.tif"]
     gt = read_ctc_gt(paths["gt"])
     np.testing.assert_array_equal(gt.tra, data3d.labels)
@@ -190,11 +192,11 @@ def test_ctc_metrics_gt_against_itself(tmp_path):
     from ctc_metrics.scripts.evaluate import evaluate_sequence
 
     d = synthetic_timelapse(n_frames=15, shape=(128, 128), n_cells=6, seed=5)
-    paths = write_synthetic_ctc(tmp_path, d)
+    gt_dir = write_synthetic_ctc(tmp_path, d) / "01_GT"
     write_ctc(tmp_path / "01_RES", d.labels, d.tracks)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        scores = evaluate_sequence(str(tmp_path / "01_RES"), str(paths["gt"]), ["Valid", "DET", "TRA", "SEG"],
+        scores = evaluate_sequence(str(tmp_path / "01_RES"), str(gt_dir), ["Valid", "DET", "TRA", "SEG"],
                                    threads=1)
     assert scores["Valid"] == 1
     assert scores["DET"] == 1.0 and scores["TRA"] == 1.0 and scores["SEG"] == 1.0
@@ -206,7 +208,7 @@ def test_ctc_metrics_gt_against_itself(tmp_path):
         write_ctc(tmp_path / "02_RES", d.labels, broken)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            worse = evaluate_sequence(str(tmp_path / "02_RES"), str(paths["gt"]), ["TRA"], threads=1)
+            worse = evaluate_sequence(str(tmp_path / "02_RES"), str(gt_dir), ["TRA"], threads=1)
         assert worse["TRA"] < 1.0
 
 
