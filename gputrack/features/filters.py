@@ -27,6 +27,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numba
 import numpy as np
 
 from .. import backend
@@ -221,7 +222,6 @@ def feature_stack(
     *,
     spacing: Sequence[float] | None = None,
     device: str = "cpu",
-    out: Any = None,
 ) -> Any:
     """Features of a ``(t, z, y, x, c)`` array, channels last in ilastik's order.
 
@@ -235,8 +235,6 @@ def feature_stack(
         Per-axis pixel size ``(z, y, x)``; sigmas are divided by it (off by default).
     device
         ``"cpu"`` or ``"gpu"``.
-    out
-        Optional float32 output ``(t, z, y, x, n_features)`` to fill.
 
     Returns
     -------
@@ -251,8 +249,8 @@ def feature_stack(
     sp = (1.0, 1.0, 1.0) if spacing is None else tuple(float(v) for v in spacing)
     layout = _channel_layout(selection, nz, nc)
     n_out = sum(width for *_x, width in layout)
-    if out is None:
-        out = xp.empty((nt, nz, ny, nx, n_out), dtype=xp.float32)
+    # channel planes first (contiguous writes), interleaved once at the end
+    planes = xp.empty((n_out, nt, nz, ny, nx), dtype=xp.float32)
     for s, flag, feats in selection.columns():
         two_d = flag or nz == 1
         axes = (2, 3) if two_d else (1, 2, 3)
@@ -262,15 +260,31 @@ def feature_stack(
             if s2 != s or fid not in result:
                 continue
             arr = result[fid]
-            if fid in TENSOR_FEATURES:
-                # (k, t, z, y, x, c) -> channels [c0: e0..ek-1, c1: ...]
-                for c in range(nc):
+            for c in range(nc):
+                if fid in TENSOR_FEATURES:  # (k, t, z, y, x, c) -> [c0: e0..ek-1, c1: ...]
                     for e in range(per):
-                        out[..., start + c * per + e] = arr[e, ..., c]
-            else:
-                out[..., start : start + nc] = arr
+                        planes[start + c * per + e] = arr[e, ..., c]
+                else:
+                    planes[start + c] = arr[..., c]
         del result
+    if device == "gpu":
+        return xp.ascontiguousarray(xp.moveaxis(planes, 0, -1))
+    out = np.empty((nt, nz, ny, nx, n_out), dtype=np.float32)
+    _interleave(planes.reshape(n_out, -1), out.reshape(-1, n_out))
     return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _interleave(planes, out):  # pragma: no cover - compiled
+    """out[i, k] = planes[k, i], in cache-sized pixel tiles (a blocked transpose)."""
+    n_feat, n = planes.shape
+    tile = 2048
+    for b in numba.prange((n + tile - 1) // tile):
+        lo = b * tile
+        hi = min(lo + tile, n)
+        for k in range(n_feat):
+            for i in range(lo, hi):
+                out[i, k] = planes[k, i]
 
 
 def _channel_layout(selection: FeatureSelection, nz: int, nc: int) -> list[tuple[str, float, int, int, int]]:

@@ -1,0 +1,162 @@
+"""Benchmark: ilastik pixel features (all channels) on the CPU and GPU, with peers.
+
+Peers timed in the same run, on the same image:
+
+- ``scipy``: a straightforward scipy.ndimage implementation of the same channels
+  (gaussian_filter, gaussian_laplace, gaussian_gradient_magnitude, DoG as two
+  gaussian_filter calls, Hessian and structure tensor from gaussian_filter(order=...),
+  eigenvalues with numpy.linalg.eigvalsh), one call per channel, default truncation;
+- ``skimage``: ``skimage.feature.multiscale_basic_features`` at the same 7 sigmas
+  (its own channel set; given for scale).
+
+Usage::
+
+    python bench/features.py                 # 2048^2 (49 channels) and 256^3 (61 channels)
+    python bench/features.py --quick         # 512^2 and 96^3
+    python bench/features.py --size 1024 --size3d 128 --out bench/results/features.json
+
+Writes JSON (``bench/results/features.json`` by default) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.ndimage as ndi
+
+from gputrack import backend
+from gputrack import features as gf
+
+SCALES = gf.DEFAULT_SCALES
+
+
+def scipy_features(img: np.ndarray) -> list[np.ndarray]:
+    """The 49 / 61 ilastik channels, computed the straightforward scipy way."""
+    nd = img.ndim
+    x = img.astype(np.float32)
+    out = []
+    big = [s for s in SCALES if s >= 0.7]
+    out += [ndi.gaussian_filter(x, s) for s in SCALES]
+    out += [ndi.gaussian_laplace(x, s) for s in big]
+    out += [ndi.gaussian_gradient_magnitude(x, s) for s in big]
+    out += [ndi.gaussian_filter(x, s) - ndi.gaussian_filter(x, 0.66 * s) for s in big]
+
+    def order(i, j=None):
+        o = [0] * nd
+        o[i] += 1
+        if j is not None:
+            o[j] += 1
+        return o
+
+    for s in big:  # structure tensor
+        g = [ndi.gaussian_filter(x, 0.5 * s, order=order(i)) for i in range(nd)]
+        mat = np.empty(x.shape + (nd, nd), np.float32)
+        for i in range(nd):
+            for j in range(i, nd):
+                mat[..., i, j] = mat[..., j, i] = ndi.gaussian_filter(g[i] * g[j], s)
+        ev = np.linalg.eigvalsh(mat)[..., ::-1]
+        out += [ev[..., k] for k in range(nd)]
+    for s in big:  # Hessian
+        mat = np.empty(x.shape + (nd, nd), np.float32)
+        for i in range(nd):
+            for j in range(i, nd):
+                mat[..., i, j] = mat[..., j, i] = ndi.gaussian_filter(x, s, order=order(i, j))
+        ev = np.linalg.eigvalsh(mat)[..., ::-1]
+        out += [ev[..., k] for k in range(nd)]
+    return out
+
+
+def skimage_features(img: np.ndarray) -> np.ndarray:
+    from skimage.feature import multiscale_basic_features  # noqa: PLC0415
+
+    return multiscale_basic_features(
+        img, intensity=True, edges=True, texture=True, sigma_min=min(SCALES), sigma_max=max(SCALES),
+        num_sigma=len(SCALES),
+    )
+
+
+def timed(fn, repeat: int = 1) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def ours(img: np.ndarray, device: str) -> float:
+    """Seconds for all channels of ``img`` on ``device`` (data already on the device)."""
+    x = backend.to_device(img, device)
+    # warm-up on a small crop: kernel compilation, numba, cupy caches
+    crop = tuple(slice(0, min(n, 48)) for n in img.shape)
+    gf.compute(x[crop], "all", device=device)
+    backend.synchronize(device)
+
+    def run():
+        data, _ = gf.compute(x, "all", device=device)
+        backend.synchronize(device)
+        return data
+
+    return timed(run, repeat=2 if device == "gpu" else 1)
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=2048, help="edge of the 2D image (default 2048)")
+    p.add_argument("--size3d", type=int, default=256, help="edge of the 3D volume (default 256)")
+    p.add_argument("--quick", action="store_true", help="512^2 and 96^3, for a run of a minute or two")
+    p.add_argument("--no-peers", action="store_true", help="time gputrack only")
+    p.add_argument("--out", default="bench/results/features.json")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.size, args.size3d = 512, 96
+    rng = np.random.default_rng(0)
+    cases = {
+        "2d": ndi.gaussian_filter(rng.random((args.size, args.size)), 2).astype(np.float32),
+        "3d": ndi.gaussian_filter(rng.random((args.size3d,) * 3), 2).astype(np.float32),
+    }
+    devices = ["cpu"] + (["gpu"] if backend.gpu_available() else [])
+    rows = []
+    for name, img in cases.items():
+        n_px = img.size
+        n_ch = len(gf.feature_names(img.shape, "all"))
+        entry = {"case": name, "shape": list(img.shape), "pixels": n_px, "channels": n_ch}
+        for dev in devices:
+            t = ours(img, dev)
+            entry[f"gputrack_{dev}_s"] = t
+            entry[f"gputrack_{dev}_mpx_s"] = n_px / t / 1e6
+        if not args.no_peers:
+            t = timed(lambda img=img: scipy_features(img))
+            entry["scipy_s"] = t
+            entry["scipy_mpx_s"] = n_px / t / 1e6
+            entry["speedup_cpu_vs_scipy"] = t / entry["gputrack_cpu_s"]
+            if "gputrack_gpu_s" in entry:
+                entry["speedup_gpu_vs_scipy"] = t / entry["gputrack_gpu_s"]
+            t = timed(lambda img=img: skimage_features(img))
+            entry["skimage_s"] = t
+            entry["skimage_mpx_s"] = n_px / t / 1e6
+        rows.append(entry)
+    result = {"benchmark": "features", "machine": backend.describe(), "results": rows}
+    print(f"{'case':5} {'shape':>16} {'ch':>3} {'impl':>14} {'seconds':>9} {'Mpx/s':>9}")
+    for r in rows:
+        for impl in [f"gputrack_{d}" for d in devices] + ([] if args.no_peers else ["scipy", "skimage"]):
+            print(f"{r['case']:5} {'x'.join(map(str, r['shape'])):>16} {r['channels']:>3} {impl:>14} "
+                  f"{r[impl + '_s']:9.3f} {r[impl + '_mpx_s']:9.2f}")
+        for k in ("speedup_cpu_vs_scipy", "speedup_gpu_vs_scipy"):
+            if k in r:
+                print(f"{'':5} {k}: {r[k]:.1f}x")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    tmp.replace(out)
+    print(f"wrote {out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
