@@ -15,6 +15,20 @@ from .axes import (
     parse_axistags,
     transpose_axes,
 )
+from .ctc import (
+    CtcGroundTruth,
+    check_tracks,
+    iter_frames,
+    lineage_summary,
+    list_frames,
+    read_ctc_gt,
+    read_frames,
+    read_tracks,
+    tracks_from_masks,
+    write_ctc,
+    write_frames,
+    write_tracks,
+)
 from .images import (
     Block,
     ImageSource,
@@ -26,6 +40,18 @@ from .images import (
 )
 
 __all__ = [
+    "CtcGroundTruth",
+    "check_tracks",
+    "iter_frames",
+    "lineage_summary",
+    "list_frames",
+    "read_ctc_gt",
+    "read_frames",
+    "read_tracks",
+    "tracks_from_masks",
+    "write_ctc",
+    "write_frames",
+    "write_tracks",
     "ILASTIK_AXES",
     "INTERNAL_AXES",
     "Block",
