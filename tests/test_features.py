@@ -410,3 +410,18 @@ def test_blockwise_automatic_blocks_small_budget(img2d):
 def test_blockwise_checks_scales_against_the_whole_image():
     with pytest.raises(InputError, match="axis x of size 20"):
         list(gf.iter_feature_blocks(np.zeros((100, 20), np.float32), {"GaussianSmoothing": [10.0]}, (10, 10)))
+
+
+def test_blockwise_reads_an_io_image_source(tmp_path, img2d):
+    h5py = pytest.importorskip("h5py")
+    images = pytest.importorskip("gputrack.io.images")
+    path = tmp_path / "img.h5"
+    with h5py.File(path, "w") as f:
+        f["data"] = img2d.T  # stored x, y
+    src = images.open_image(path, dataset="data", axes="xy")
+    sel = {"DifferenceOfGaussians": [3.5]}
+    whole, _ = gf.compute(img2d.T, sel, axes="xy")
+    out = np.zeros_like(whole)
+    for region, block in gf.iter_feature_blocks(src, sel, (40, 30), device="cpu"):
+        out[region] = block
+    np.testing.assert_array_equal(out, whole)
