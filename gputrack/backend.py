@@ -30,9 +30,10 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -97,9 +98,7 @@ def resolve_device(device: str | None = "auto") -> str:
         env = os.environ.get("GPUTRACK_DEVICE", "").strip().lower()
         if env and env != "auto":
             if env not in DEVICES:
-                raise InputError(
-                    f"GPUTRACK_DEVICE={env!r}: expected one of {', '.join(DEVICES)}"
-                )
+                raise InputError(f"GPUTRACK_DEVICE={env!r}: expected one of {', '.join(DEVICES)}")
             return resolve_device(env)
         cp, reason = _cupy_status()
         if cp is None:
@@ -120,7 +119,7 @@ def resolve_device(device: str | None = "auto") -> str:
     raise InputError(f"device {device!r}: expected one of {', '.join(DEVICES)}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _log_fallback_once(reason: str) -> None:
     log.info("device='auto': using the CPU (%s)", reason)
 
@@ -304,7 +303,7 @@ def kernel_source(filename: str) -> str:
     return path.read_text()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _raw_module(filename: str, options: tuple[str, ...], name_expressions: tuple[str, ...]):
     cp = _cupy_status()[0]
     if cp is None:

@@ -17,8 +17,8 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from . import __version__, backend
 from .errors import GputrackError, one_line
@@ -54,7 +54,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     info["device"] = device
     info["stages"] = _stage_backends(device)
     versions = {}
-    for name in ("scipy", "numba", "h5py", "tifffile", "sklearn", "ortools", "zarr", "pandas", "cupy", "cucim"):
+    for name in (
+        "scipy",
+        "numba",
+        "h5py",
+        "tifffile",
+        "sklearn",
+        "ortools",
+        "zarr",
+        "pandas",
+        "cupy",
+        "cucim",
+    ):
         versions[name] = _version_of(name)
     info["versions"] = versions
     if args.json:
@@ -73,7 +84,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         )
     else:
         print(f"GPU: none ({info['gpu_status']})")
-    print(f"device for this run: {device}" + (" (auto fell back to the CPU)" if args.device == "auto" and device == "cpu" else ""))
+    print(
+        f"device for this run: {device}"
+        + (" (auto fell back to the CPU)" if args.device == "auto" and device == "cpu" else "")
+    )
     print("stages:")
     for stage, how in info["stages"].items():
         print(f"  {stage:<10} {how}")
@@ -137,6 +151,60 @@ def cmd_ilp_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- segment
+
+
+def _write_labels(out: Path, labels, axes: str, overwrite: bool) -> None:
+    """Labels to an image file (by suffix), or to a folder of ``maskTTT.tif`` frames."""
+    from .io.images import WRITE_SUFFIXES, write_image  # noqa: PLC0415
+
+    if "".join(out.suffixes[-2:]).lower() in WRITE_SUFFIXES or out.suffix.lower() in WRITE_SUFFIXES:
+        write_image(out, labels, axes=axes, overwrite=overwrite)
+        return
+    from .io.axes import transpose_axes  # noqa: PLC0415
+    from .io.ctc import write_frames  # noqa: PLC0415
+
+    frames = labels if "t" in axes else labels[None]
+    frame_axes = axes if "t" in axes else "t" + axes
+    frames = transpose_axes(frames, frame_axes, "t" + "".join(a for a in "zyx" if a in frame_axes))
+    if frames.max(initial=0) > 65535:
+        from .errors import InputError  # noqa: PLC0415
+
+        raise InputError(
+            f"{out}: {int(frames.max())} objects do not fit uint16 mask frames; write .h5 or .tif"
+        )
+    write_frames(out, frames.astype("uint16"), prefix="mask", overwrite=overwrite)
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    """Threshold and size filter (ilastik's ThresholdTwoLevels) on probabilities or a mask."""
+    from .io.atomic import check_writable  # noqa: PLC0415
+    from .io.sequence import read_sequence  # noqa: PLC0415
+    from .segment import threshold  # noqa: PLC0415
+
+    out = check_writable(args.out, args.overwrite)
+    image, axes = read_sequence(args.input, dataset=args.dataset, axes=args.axes)
+    t0 = time.perf_counter()
+    labels = threshold(
+        image,
+        method=args.method,
+        threshold=args.threshold,
+        high_threshold=args.high_threshold,
+        sigma=args.sigma if len(args.sigma) > 1 else args.sigma[0],
+        channel=args.channel,
+        core_channel=args.core_channel,
+        min_size=args.min_size,
+        max_size=args.max_size,
+        axes=axes,
+        device=args.device,
+    )
+    seconds = time.perf_counter() - t0
+    label_axes = axes.replace("c", "")
+    _write_labels(out, backend.to_host(labels), label_axes, args.overwrite)
+    _say(args, f"segmented {args.input} ({image.shape}, axes {axes}) in {seconds:.2f} s -> {out}")
+    return 0
+
+
 # --------------------------------------------------------------------------- demo
 
 
@@ -182,8 +250,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     (Path(seq) / "demo_summary.json").write_text(json.dumps(report, indent=2))
     if not args.quiet:
         print(f"gputrack demo on {device}: synthetic time-lapse -> CTC folder -> read back")
-        print(f"  frames {report['frames']} of {tuple(report['shape'])}, "
-              f"{report['tracks']} GT tracks, {report['divisions']} divisions")
+        print(
+            f"  frames {report['frames']} of {tuple(report['shape'])}, "
+            f"{report['tracks']} GT tracks, {report['divisions']} divisions"
+        )
         print(f"  round trip identical: {same}")
         for k, v in times.items():
             print(f"  {k:<12} {v:7.3f} s")
@@ -222,6 +292,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project", help="PROJECT.ilp")
     p.add_argument("--raw-data", nargs="+", help="raw data per lane, replacing the project's paths")
     p.set_defaults(func=cmd_ilp_info)
+
+    p = sub.add_parser("segment", help="threshold + size filter: probabilities or a mask -> labels")
+    _common(p)
+    p.add_argument("input", help="probabilities / mask: an image file or a folder of frames")
+    p.add_argument(
+        "--out", required=True, help="label image file (.h5, .tif, .zarr) or a folder of mask frames"
+    )
+    p.add_argument("--dataset", help="dataset inside an HDF5/Zarr input")
+    p.add_argument("--axes", help="axes of the input, e.g. tyxc (guessed when absent)")
+    p.add_argument("--method", choices=("simple", "hysteresis"), default="simple")
+    p.add_argument("--threshold", type=float, default=0.5, help="(low) threshold, inclusive")
+    p.add_argument("--high-threshold", type=float, default=0.8, help="core threshold for hysteresis")
+    p.add_argument(
+        "--sigma", type=float, nargs="+", default=[1.0], help="smoothing sigma, one or per axis (z y x)"
+    )
+    p.add_argument("--channel", type=int, default=0)
+    p.add_argument("--core-channel", type=int)
+    p.add_argument("--min-size", type=int, default=10)
+    p.add_argument("--max-size", type=int, default=1_000_000)
+    p.set_defaults(func=cmd_segment)
 
     p = sub.add_parser("demo", help="run the pipeline on the embedded synthetic data")
     _common(p)

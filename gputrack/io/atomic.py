@@ -20,8 +20,8 @@ import contextlib
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import OutputExistsError
 
@@ -70,7 +70,9 @@ def atomic_output(
         yield tmp
         if final.exists():
             if not overwrite:  # appeared meanwhile
-                raise OutputExistsError(f"{final}: output exists; pass overwrite=True (--overwrite) to replace it")
+                raise OutputExistsError(
+                    f"{final}: output exists; pass overwrite=True (--overwrite) to replace it"
+                )
             _remove(final)
         os.replace(tmp, final)
     except BaseException:
