@@ -1,0 +1,167 @@
+"""Track and lineage ids from a solution (spec §4.11), and conversion to Cell Tracking Challenge tables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numba
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .solution import Solution
+
+
+@numba.njit(cache=True)
+def _propagate(n, count, in_ptr, in_src, out_active, division, first_id):
+    track = np.full(n, -1, np.int64)
+    lineage = np.full(n, -1, np.int64)
+    parent = np.zeros(n, np.int64)
+    next_track = first_id
+    next_lineage = first_id
+    for j in range(n):
+        if count[j] == 0:
+            continue
+        src = -1
+        for p in range(in_ptr[j], in_ptr[j + 1]):
+            if track[in_src[p]] >= 0:
+                src = in_src[p]
+                break
+        if src < 0:
+            track[j] = next_track
+            lineage[j] = next_lineage
+            next_track += 1
+            next_lineage += 1
+        elif division[src] or out_active[src] > 1:
+            track[j] = next_track
+            next_track += 1
+            lineage[j] = lineage[src]
+            parent[j] = track[src]
+        else:
+            track[j] = track[src]
+            lineage[j] = lineage[src]
+            parent[j] = parent[src]
+    return track, lineage, parent
+
+
+def lineages(solution: Solution, *, first_id: int = 1) -> pd.DataFrame:
+    """Track id, lineage id and parent track of every detection.
+
+    A track starts at each active detection without active incoming link (new lineage), continues
+    along single active links, and at a division each child starts a new track in the same
+    lineage whose parent is the mother's track. A merger reached from several tracks keeps the
+    first (lowest-index) one. Unlike ilastik (ids from 2, one id passed to all successors of an
+    unresolved merger) ids start at ``first_id`` and every branch gets its own track id, so the
+    result is a valid CTC lineage. False detections (count 0) get -1.
+
+    Returns
+    -------
+    DataFrame
+        The detection table's ``t, label`` plus ``count, track_id, lineage_id, parent_track``
+        (0 = no parent) and ``divides``.
+
+    Examples
+    --------
+    >>> lineages(sol)[["track_id", "parent_track"]]  # doctest: +SKIP
+    """
+    g = solution.graph
+    n = g.n_nodes
+    active = solution.link_value > 0
+    src, dst = g.src[active], g.dst[active]
+    order = np.lexsort((src, dst))
+    in_src = src[order].astype(np.int64)
+    in_ptr = np.zeros(n + 1, np.int64)
+    np.add.at(in_ptr, dst + 1, 1)
+    in_ptr = np.cumsum(in_ptr)
+    out_active = np.bincount(src, minlength=n).astype(np.int64)
+    track, lineage, parent = _propagate(
+        n, solution.count.astype(np.int64), in_ptr, in_src, out_active, solution.division.astype(np.bool_),
+        int(first_id),
+    )
+    df = g.detections
+    return pd.DataFrame(
+        {
+            "t": df["t"].to_numpy(),
+            "label": df["label"].to_numpy(),
+            "count": solution.count,
+            "track_id": track,
+            "lineage_id": lineage,
+            "parent_track": parent,
+            "divides": solution.division,
+        }
+    )
+
+
+def track_table(lineage: pd.DataFrame) -> pd.DataFrame:
+    """CTC track table ``label, begin, end, parent`` (one row per track) from :func:`lineages`.
+
+    Examples
+    --------
+    >>> lin = pd.DataFrame({"t": [0, 1, 1], "track_id": [1, 2, 3], "parent_track": [0, 1, 1]})
+    >>> track_table(lin).values.tolist()
+    [[1, 0, 0, 0], [2, 1, 1, 1], [3, 1, 1, 1]]
+    """
+    act = lineage[lineage["track_id"] >= 0]
+    grp = act.groupby("track_id")
+    out = pd.DataFrame(
+        {"begin": grp["t"].min(), "end": grp["t"].max(), "parent": grp["parent_track"].first()}
+    ).reset_index(names="label")
+    return out[["label", "begin", "end", "parent"]].astype(np.int64)
+
+
+def to_ctc(
+    solution: Solution, label_frames: Sequence[np.ndarray] | np.ndarray, *, start: int | None = None
+) -> tuple[list[np.ndarray], pd.DataFrame]:
+    """Relabel the segmentation by track id and build the CTC track table.
+
+    Parameters
+    ----------
+    solution : Solution
+        Solved on detections whose ``label`` values are the labels of ``label_frames``.
+    label_frames : sequence of arrays
+        One label image per frame, frame ``k`` being time ``start + k``.
+    start : int, optional
+        Time of the first frame (default: the detections' ``attrs["frames"][0]`` or 0).
+
+    Returns
+    -------
+    masks : list of uint16 arrays
+        Pixel value = track id (false detections and unknown labels become 0).
+    tracks : DataFrame
+        ``label, begin, end, parent`` (CTC ``res_track.txt`` content).
+    """
+    lin = lineages(solution, first_id=1)
+    if start is None:
+        start = int(solution.graph.detections.attrs.get("frames", (0, 0))[0])
+    if len(lin) and lin["track_id"].max() > np.iinfo(np.uint16).max:
+        raise InputError("to_ctc: more than 65535 tracks do not fit CTC's uint16 masks")
+    masks = []
+    by_t = {t: grp for t, grp in lin.groupby("t")}
+    for k, frame in enumerate(label_frames):
+        lab = np.asarray(frame)
+        grp = by_t.get(start + k)
+        lut = np.zeros(int(lab.max()) + 1 if lab.size else 1, np.uint16)
+        if grp is not None:
+            ok = (grp["label"].to_numpy() <= lut.size - 1) & (grp["track_id"].to_numpy() > 0)
+            lut[grp["label"].to_numpy()[ok]] = grp["track_id"].to_numpy()[ok]
+        masks.append(lut[lab])
+    return masks, track_table(lin)
+
+
+def write_ctc_result(
+    solution: Solution,
+    label_frames: Sequence[np.ndarray] | np.ndarray,
+    folder: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+) -> pd.DataFrame:
+    """Write a CTC result folder (``maskTTT.tif`` + ``res_track.txt``) with ``gputrack.io.ctc``.
+
+    Returns the track table that was written.
+    """
+    from ..io.ctc import write_ctc
+
+    masks, tracks = to_ctc(solution, label_frames)
+    write_ctc(folder, masks, tracks, overwrite=overwrite)
+    return tracks

@@ -1,0 +1,59 @@
+"""One call from a detection table to a solved tracking."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from ..errors import InputError
+from .energies import compute_energies
+from .flow import solve_flow
+from .graph import build_graph
+from .ilp import solve_ilp
+from .params import TrackingParameters
+from .solution import Solution
+
+
+def track(
+    detections: pd.DataFrame,
+    params: TrackingParameters | None = None,
+    *,
+    solver: str = "flow",
+    scales: Sequence[float] | None = None,
+    shape: Sequence[int] | None = None,
+    timeout: float | None = None,
+) -> Solution:
+    """Conservation tracking of a detection table: graph, energies, solve.
+
+    Parameters
+    ----------
+    detections : DataFrame
+        ``t, label, [z,] y, x`` and optionally ``count_prob_k``, ``div_prob``.
+    params : TrackingParameters, optional
+        Defaults as ilastik's GUI; :func:`animal_parameters` for animal tracking.
+    solver : {"flow", "ilp"}
+        Successive shortest paths (fast; exact without divisions) or the exact ILP.
+    scales, shape
+        Pixel size (z, y, x) and spatial image shape (field of view).
+    timeout : float, optional
+        ILP time limit in seconds.
+
+    Returns
+    -------
+    Solution
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"t": [0, 1], "label": [1, 1], "y": [5., 6.], "x": [5., 5.]})
+    >>> track(df).link_value.tolist()
+    [1]
+    """
+    params = params or TrackingParameters()
+    graph = build_graph(detections, params, scales=scales)
+    energies = compute_energies(graph, params, shape=shape)
+    if solver == "flow":
+        return solve_flow(graph, energies)
+    if solver == "ilp":
+        return solve_ilp(graph, energies, timeout=timeout)
+    raise InputError(f"solver must be 'flow' or 'ilp', got {solver!r}")
