@@ -43,12 +43,13 @@ _NAME_EXPRESSIONS = tuple(
 _THREADS = 128
 _SHARED_BYTES = 48 * 1024
 _CPU_BLOCK = 256
+_CPU_LANES = 8
 
 
 # --------------------------------------------------------------------------- CPU twin
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
 def _proba_cpu(X, feature, threshold, left, missing_left, roots, value, op_lt, scale, out):
     n = X.shape[0]
     n_classes = value.shape[1]
@@ -58,25 +59,36 @@ def _proba_cpu(X, feature, threshold, left, missing_left, roots, value, op_lt, s
         start = b * _CPU_BLOCK
         stop = min(n, start + _CPU_BLOCK)
         acc = np.zeros((stop - start, n_classes), dtype=np.float32)
+        node = np.empty(_CPU_LANES, dtype=np.int64)
         for t in range(n_trees):
             root = roots[t]
-            for r in range(start, stop):
-                i = root
-                f = feature[i]
-                while f >= 0:
-                    v = X[r, f]
-                    thr = threshold[i]
-                    if v != v:
-                        go_left = missing_left[i]
-                    elif op_lt:
-                        go_left = v < thr
-                    else:
-                        go_left = v <= thr
-                    i = left[i] if go_left else left[i] + 1
-                    f = feature[i]
-                row = left[i]
-                for c in range(n_classes):
-                    acc[r - start, c] += value[row, c]
+            for r0 in range(start, stop, _CPU_LANES):
+                lanes = min(_CPU_LANES, stop - r0)
+                for k in range(lanes):
+                    node[k] = root
+                # walk `lanes` samples down the tree in lockstep: independent chains of
+                # loads that the core overlaps, instead of one dependent chain at a time
+                active = True
+                while active:
+                    active = False
+                    for k in range(lanes):
+                        i = node[k]
+                        f = feature[i]
+                        if f >= 0:
+                            v = X[r0 + k, f]
+                            thr = threshold[i]
+                            if v != v:
+                                go_left = missing_left[i]
+                            elif op_lt:
+                                go_left = v < thr
+                            else:
+                                go_left = v <= thr
+                            node[k] = left[i] if go_left else left[i] + 1
+                            active = True
+                for k in range(lanes):
+                    row = left[node[k]]
+                    for c in range(n_classes):
+                        acc[r0 + k - start, c] += value[row, c]
         for r in range(start, stop):
             for c in range(n_classes):
                 out[r, c] = acc[r - start, c] * scale
