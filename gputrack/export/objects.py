@@ -35,7 +35,8 @@ Class images (:func:`paint_objects`, :func:`write_object_predictions`)
 ilastik's "Object Predictions" export: a ``uint8`` image where every pixel of an object
 carries the object's class and the background (and objects absent from the table) is 0.
 Painting is vectorised per frame: a dense lookup table indexed by the label image when the
-ids are small, and a ``searchsorted`` lookup of every pixel in the sorted ids otherwise, so
+ids are small; otherwise a lookup of the listed ids (a hash on the CPU, applied to each run
+of equal ids along the rows rather than to each pixel; ``searchsorted`` on the GPU), so
 sparse ids (up to ``2**63``) need no giant table. It runs with the namespace of the labels
 (numpy, or cupy on the GPU).
 
@@ -248,10 +249,20 @@ def _paint_frame(xp: Any, frame: Any, keys: np.ndarray, values: np.ndarray) -> A
     sorted_keys = backend.to_device(keys[order].astype(frame.dtype), dev)
     sorted_values = backend.to_device(values[order], dev)
     flat = frame.ravel()
-    idx = xp.searchsorted(sorted_keys, flat)
+    if xp is np:  # look up runs of equal ids only (label images are piecewise constant)
+        starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]])
+        idx = pd.Index(sorted_keys).get_indexer(flat[starts])  # hash lookup, -1 = not listed
+        painted = np.where(idx >= 0, sorted_values[idx], np.uint8(0)).astype(np.uint8)
+        return np.repeat(painted, np.diff(np.r_[starts, flat.size])).reshape(out_shape)
+    return _search(xp, sorted_keys, sorted_values, flat).reshape(out_shape)
+
+
+def _search(xp: Any, sorted_keys: Any, sorted_values: Any, ids: Any) -> Any:
+    """``sorted_values[i]`` where ``ids == sorted_keys[i]``, else 0."""
+    idx = xp.searchsorted(sorted_keys, ids)
     xp.minimum(idx, sorted_keys.size - 1, out=idx)
-    hit = sorted_keys[idx] == flat
-    return xp.where(hit, sorted_values[idx], xp.uint8(0)).astype(xp.uint8).reshape(out_shape)
+    hit = sorted_keys[idx] == ids
+    return xp.where(hit, sorted_values[idx], xp.uint8(0)).astype(xp.uint8)
 
 
 def paint_objects(labels: Any, table: pd.DataFrame, column: str = "class", *, axes: str | None = None) -> Any:
