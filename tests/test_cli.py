@@ -1,0 +1,167 @@
+"""The gputrack command: subcommands work end to end; user mistakes are one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+import tifffile
+
+from gputrack import __version__, backend
+from gputrack.cli import main
+from gputrack.io.ctc import lineage_summary, read_frames, read_tracks
+from tests.conftest import shared_path
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """Run the installed command in a fresh interpreter, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "gputrack.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("gputrack: error: ")
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_version():
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"gputrack {__version__}"
+
+
+def test_info_json(capsys):
+    assert main(["info", "--device", "cpu", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["device"] == "cpu"
+    assert set(info["stages"]) >= {"features", "forest", "segment", "objects", "tracking"}
+    assert info["versions"]["h5py"]
+
+
+def test_info_text_says_which_device(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "device for this run:" in out
+    if not backend.gpu_available():
+        assert "GPU: none" in out and "fell back to the CPU" in out
+
+
+@pytest.mark.skipif(backend.gpu_available(), reason="a GPU is present")
+def test_gpu_without_gpu_is_one_line():
+    assert_one_line_error(run_cli("info", "--device", "gpu"), "device='gpu'", "no GPU")
+
+
+def test_synth_writes_ctc_layout(tmp_path):
+    out = tmp_path / "synth"
+    assert main(["synth", "--out", str(out), "--frames", "6", "--cells", "5", "--quiet"]) == 0
+    raw = read_frames(out / "01")
+    gt = read_frames(out / "01_GT" / "TRA")
+    tracks = read_tracks(out / "01_GT" / "TRA" / "man_track.txt")
+    assert raw.shape == gt.shape == (6, 256, 256)
+    # every GT label is in the lineage table and lives in exactly its frames
+    for label, begin, end in tracks[["label", "begin", "end"]].itertuples(index=False):
+        present = [t for t in range(6) if (gt[t] == label).any()]
+        assert present == list(range(begin, end + 1))
+    assert lineage_summary(tracks)["n_tracks"] == len(np.setdiff1d(np.unique(gt), [0]))
+    # no overwrite without --overwrite
+    assert_one_line_error(run_cli("synth", "--out", str(out), "--frames", "3"), str(out), "overwrite")
+
+
+def test_segment_matches_scipy_reference(tmp_path):
+    import scipy.ndimage as ndi
+
+    rng = np.random.default_rng(1)
+    prob = ndi.gaussian_filter(rng.random((3, 64, 64)), 2)
+    prob = ((prob - prob.min()) / np.ptp(prob)).astype(np.float32)
+    src = tmp_path / "prob.h5"
+    from gputrack.io.images import read_image, write_image
+
+    write_image(src, prob, axes="tyx")
+    out = tmp_path / "labels.h5"
+    args = ["segment", str(src), "--out", str(out), "--threshold", "0.6", "--sigma", "0"]
+    assert main([*args, "--min-size", "5", "--quiet"]) == 0
+    labels = read_image(out)
+    for t in range(3):
+        ref, n = ndi.label(prob[t] >= 0.6)
+        sizes = np.bincount(ref.ravel())
+        keep = np.flatnonzero(sizes >= 5)
+        keep = keep[keep > 0]
+        assert labels[t].max() == len(keep)
+        np.testing.assert_array_equal(labels[t] > 0, np.isin(ref, keep))
+
+
+def test_demo_writes_outputs(tmp_path):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--frames", "5", "--quiet"]) == 0
+    summary = json.loads((out / "demo_summary.json").read_text())
+    assert summary["round_trip_identical"] is True
+    assert summary["frames"] == 5
+
+
+@pytest.fixture(scope="module")
+def pixel_project(tmp_path_factory):
+    archive = shared_path("ilastik-testdata", "tests", "test_ilastik", "data", "api_projects.zip")
+    folder = tmp_path_factory.mktemp("api")
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(folder)
+    return folder
+
+
+def test_ilp_info(pixel_project):
+    result = run_cli("ilp-info", str(pixel_project / "PixelClass.ilp"))
+    assert result.returncode == 0, result.stderr
+    assert "PixelClassification" in result.stdout.replace(" ", "")
+
+
+def test_ilp_info_missing_raw_data_names_lane(pixel_project, tmp_path):
+    import h5py
+
+    from gputrack.io.ilp import open_lane, read_ilp
+
+    project = read_ilp(pixel_project / "PixelClass.ilp", raw_data=[str(tmp_path / "gone.png")])
+    with pytest.raises(FileNotFoundError, match="gone.png"):
+        open_lane(project, 0)
+    assert h5py.is_hdf5(pixel_project / "PixelClass.ilp")
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path):
+    # missing file
+    assert_one_line_error(
+        run_cli("segment", str(tmp_path / "nope.h5"), "--out", str(tmp_path / "o.h5")), "nope.h5"
+    )
+    # missing HDF5 dataset
+    from gputrack.io.images import write_image
+
+    write_image(tmp_path / "a.h5", np.zeros((4, 4), np.float32), axes="yx", dataset="data")
+    result = run_cli(
+        "segment", str(tmp_path / "a.h5"), "--dataset", "missing", "--out", str(tmp_path / "o.h5")
+    )
+    assert_one_line_error(result, "missing")
+    # axes that do not fit the shape
+    result = run_cli("segment", str(tmp_path / "a.h5"), "--axes", "tyx", "--out", str(tmp_path / "o.h5"))
+    assert_one_line_error(result, "tyx")
+    # corrupt TIFF
+    (tmp_path / "bad.tif").write_bytes(b"II*\x00" + bytes(range(256)) * 4)
+    assert_one_line_error(
+        run_cli("segment", str(tmp_path / "bad.tif"), "--out", str(tmp_path / "o.h5")), "bad.tif"
+    )
+    # empty CTC folder
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(
+        run_cli("segment", str(tmp_path / "empty"), "--out", str(tmp_path / "o.h5")), "empty"
+    )
+    # not an ilastik project
+    assert_one_line_error(run_cli("ilp-info", str(tmp_path / "a.h5")), "a.h5")
+    # nothing partial was written
+    assert not (tmp_path / "o.h5").exists()
+    tifffile.imwrite(tmp_path / "ok.tif", np.zeros((4, 4), np.uint8))
