@@ -205,6 +205,48 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- objects
+
+
+def cmd_objects_features(args: argparse.Namespace) -> int:
+    """Object feature table (one row per object and frame) from raw + labels to CSV."""
+    from .errors import InputError  # noqa: PLC0415
+    from .export import object_table_csv  # noqa: PLC0415
+    from .io.atomic import check_writable  # noqa: PLC0415
+    from .io.axes import transpose_axes  # noqa: PLC0415
+    from .io.sequence import read_sequence  # noqa: PLC0415
+    from .objects import features  # noqa: PLC0415
+
+    out = check_writable(args.out, args.overwrite)
+    labels, label_axes = read_sequence(args.labels, axes=args.label_axes)
+    raw = None
+    axes = label_axes
+    if args.raw:
+        raw, raw_axes = read_sequence(args.raw, axes=args.raw_axes)
+        spatial = "".join(a for a in "tzyx" if a in label_axes)
+        want = spatial + ("c" if "c" in raw_axes else "")
+        try:
+            raw = transpose_axes(raw, raw_axes, want)
+            labels = transpose_axes(labels, label_axes, spatial)
+        except GputrackError as err:
+            raise InputError(
+                f"{args.raw} (axes {raw_axes}) does not fit {args.labels} (axes {label_axes}): {err}"
+            ) from None
+        if raw.shape[: len(spatial)] != labels.shape:
+            raise InputError(
+                f"{args.raw}: shape {raw.shape} (axes {want}) does not match labels {args.labels} "
+                f"shape {labels.shape} (axes {spatial})"
+            )
+        axes = want
+    t0 = time.perf_counter()
+    table = features(raw, labels, args.features, scales=args.scales, axes=axes, device=args.device)
+    seconds = time.perf_counter() - t0
+    object_table_csv(out, table, ilastik_names=not args.raw_names, overwrite=args.overwrite)
+    n_frames = table["t"].nunique() if len(table) else 0
+    _say(args, f"{len(table)} objects in {n_frames} frames, {seconds:.2f} s -> {out}")
+    return 0
+
+
 # --------------------------------------------------------------------------- demo
 
 
@@ -312,6 +354,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-size", type=int, default=10)
     p.add_argument("--max-size", type=int, default=1_000_000)
     p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("objects", help="object feature tables and object classification")
+    objects_sub = p.add_subparsers(dest="objects_command", metavar="ACTION", required=True)
+    q = objects_sub.add_parser("features", help="object feature table (CSV, ilastik column names)")
+    _common(q)
+    q.add_argument("--labels", required=True, help="label image or folder of label frames (CTC)")
+    q.add_argument("--raw", help="intensities: image or folder of frames (optional)")
+    q.add_argument("--out", required=True, help="TABLE.csv")
+    q.add_argument("--raw-axes", help="axes of the raw data (guessed when absent)")
+    q.add_argument("--label-axes", help="axes of the labels (guessed when absent)")
+    q.add_argument("--features", nargs="+", help="feature names (default: all)")
+    q.add_argument("--scales", type=float, nargs="+", help="physical pixel size (z y x) or (y x)")
+    q.add_argument("--raw-names", action="store_true", help="our column names instead of ilastik's")
+    q.set_defaults(func=cmd_objects_features)
 
     p = sub.add_parser("demo", help="run the pipeline on the embedded synthetic data")
     _common(p)

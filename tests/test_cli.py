@@ -165,3 +165,43 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     # nothing partial was written
     assert not (tmp_path / "o.h5").exists()
     tifffile.imwrite(tmp_path / "ok.tif", np.zeros((4, 4), np.uint8))
+
+
+def test_objects_features_from_ctc_folders(tmp_path):
+    import pandas as pd
+    from skimage.measure import regionprops_table
+
+    seq = tmp_path / "synth"
+    assert main(["synth", "--out", str(seq), "--frames", "4", "--cells", "6", "--quiet"]) == 0
+    out = tmp_path / "table.csv"
+    args = ["objects", "features", "--raw", str(seq / "01"), "--labels", str(seq / "01_GT" / "TRA")]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    table = pd.read_csv(out)
+    raw = read_frames(seq / "01")
+    gt = read_frames(seq / "01_GT" / "TRA")
+    for t in range(4):
+        ref = regionprops_table(gt[t], raw[t], properties=("label", "area", "centroid", "intensity_mean"))
+        rows = table[table["timestep"] == t].sort_values("labelimage_oid")
+        np.testing.assert_array_equal(rows["labelimage_oid"], ref["label"])
+        np.testing.assert_array_equal(rows["Size_in_pixels"], ref["area"])
+        # ilastik orders coordinates x, y
+        np.testing.assert_allclose(rows["Center_of_the_object_0"], ref["centroid-1"], rtol=1e-6)
+        np.testing.assert_allclose(rows["Center_of_the_object_1"], ref["centroid-0"], rtol=1e-6)
+        np.testing.assert_allclose(rows["Mean_Intensity"], ref["intensity_mean"], rtol=1e-5)
+    # raw and labels of different lengths are a one-line error
+    short = tmp_path / "short"
+    from gputrack.io.ctc import write_frames
+
+    write_frames(short, raw[:2])
+    result = run_cli(
+        "objects",
+        "features",
+        "--raw",
+        str(short),
+        "--labels",
+        str(seq / "01_GT" / "TRA"),
+        "--out",
+        str(tmp_path / "x.csv"),
+    )
+    assert_one_line_error(result, "short")
+    assert not (tmp_path / "x.csv").exists()
