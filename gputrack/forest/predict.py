@@ -42,15 +42,14 @@ _NAME_EXPRESSIONS = tuple(
 )
 _THREADS = 128
 _SHARED_BYTES = 48 * 1024
-_CPU_BLOCK = 256
-_CPU_LANES = 8
+_CPU_BLOCK = 1024
 
 
 # --------------------------------------------------------------------------- CPU twin
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
-def _proba_cpu(X, feature, threshold, left, missing_left, roots, value, op_lt, scale, out):
+def _proba_cpu(X, feature, threshold, left, right, missing_left, roots, value, op_lt, scale, out):
     n = X.shape[0]
     n_classes = value.shape[1]
     n_trees = roots.shape[0]
@@ -59,36 +58,25 @@ def _proba_cpu(X, feature, threshold, left, missing_left, roots, value, op_lt, s
         start = b * _CPU_BLOCK
         stop = min(n, start + _CPU_BLOCK)
         acc = np.zeros((stop - start, n_classes), dtype=np.float32)
-        node = np.empty(_CPU_LANES, dtype=np.int64)
         for t in range(n_trees):
             root = roots[t]
-            for r0 in range(start, stop, _CPU_LANES):
-                lanes = min(_CPU_LANES, stop - r0)
-                for k in range(lanes):
-                    node[k] = root
-                # walk `lanes` samples down the tree in lockstep: independent chains of
-                # loads that the core overlaps, instead of one dependent chain at a time
-                active = True
-                while active:
-                    active = False
-                    for k in range(lanes):
-                        i = node[k]
-                        f = feature[i]
-                        if f >= 0:
-                            v = X[r0 + k, f]
-                            thr = threshold[i]
-                            if v != v:
-                                go_left = missing_left[i]
-                            elif op_lt:
-                                go_left = v < thr
-                            else:
-                                go_left = v <= thr
-                            node[k] = left[i] if go_left else left[i] + 1
-                            active = True
-                for k in range(lanes):
-                    row = left[node[k]]
-                    for c in range(n_classes):
-                        acc[r0 + k - start, c] += value[row, c]
+            for r in range(start, stop):
+                i = root
+                f = feature[i]
+                # a real branch (not a select): neighbouring pixels mostly take the same
+                # path, so the predictor runs ahead of the loads
+                while f >= 0:
+                    v = X[r, f]
+                    if (v < threshold[i]) if op_lt else (v <= threshold[i]):
+                        i = left[i]
+                    elif v != v and missing_left[i]:
+                        i = left[i]
+                    else:
+                        i = right[i]
+                    f = feature[i]
+                row = left[i]
+                for c in range(n_classes):
+                    acc[r - start, c] += value[row, c]
         for r in range(start, stop):
             for c in range(n_classes):
                 out[r, c] = acc[r - start, c] * scale
@@ -105,6 +93,7 @@ def _predict_cpu(forest: Forest, X: np.ndarray) -> np.ndarray:
         forest.feature,
         forest.threshold,
         forest.left,
+        forest.right,
         forest.missing_left,
         roots,
         forest.value,
@@ -303,4 +292,6 @@ def predict(forest: Forest, X: Any, *, device: str | None = "auto", block_rows: 
     proba = predict_proba(forest, X, device=device, block_rows=block_rows)
     xp = backend.namespace_of(proba)
     idx = xp.argmax(proba, axis=1)
+    if forest.classes.dtype.kind not in "biuf":  # string labels live on the host
+        return forest.classes[backend.to_host(idx)]
     return xp.asarray(forest.classes)[idx]
