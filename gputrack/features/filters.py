@@ -32,11 +32,14 @@ import numpy as np
 
 from .. import backend
 from ..errors import InputError
+from .correlate import correlate1d
 from .eigen import symmetric_eigenvalues
 from .kernels import FEATURE_WINDOW, PRESMOOTH_WINDOW, gaussian_kernel, kernel_radius
 from .selection import TENSOR_FEATURES, FeatureSelection, channels_per_input
 
 SPATIAL = ("z", "y", "x")
+LONG_KERNEL = 31
+"""Taps above which a non-last-axis CPU pass uses scipy instead of the numba twin."""
 DOG_RATIO = 0.66
 """ilastik's DoG: sigma1 = 0.66 * sigma0."""
 STRUCTURE_INNER_RATIO = 0.5
@@ -129,9 +132,7 @@ class _Passes:
         prev = self.run(steps[:-1], keep=True)
         axis, sigma, order, factor = steps[-1]
         w = gaussian_kernel(sigma, order, FEATURE_WINDOW) * factor
-        out = self.ndi.correlate1d(
-            prev, self.xp.asarray(w), axis=axis, mode="mirror", output=self.xp.float32
-        )
+        out = correlate_mirror(prev, w, axis, self.ndi, self.xp)
         if keep:
             self.cache[steps] = out
         return out
@@ -143,8 +144,23 @@ def _presmooth(image: Any, axes: Sequence[int], sigmas: Sequence[float], ndi: An
         w = gaussian_kernel(presmooth_sigma(sg), 0, PRESMOOTH_WINDOW)
         if w.size == 1:
             continue
-        out = ndi.correlate1d(out, xp.asarray(w), axis=ax, mode="mirror", output=xp.float32)
+        out = correlate_mirror(out, w, ax, ndi, xp)
     return out
+
+
+def correlate_mirror(src: Any, weights: np.ndarray, axis: int, ndi: Any, xp: Any) -> Any:
+    """float32 ``correlate1d(src, weights, axis, mode="mirror")`` on ``src``'s device.
+
+    numpy arrays go through the parallel numba twin (:mod:`.correlate`), except long
+    kernels along a non-last axis where scipy's line-buffer loop is faster; cupy arrays
+    through ``cupyx.scipy.ndimage``. Both accumulate in double precision.
+    """
+    if xp is np:
+        ax = axis % src.ndim
+        inner = int(np.prod(src.shape[ax + 1 :], dtype=np.int64))
+        if inner == 1 or len(weights) <= LONG_KERNEL:
+            return correlate1d(src, weights, ax)
+    return ndi.correlate1d(src, xp.asarray(weights), axis=axis, mode="mirror", output=xp.float32)
 
 
 def _scale_features(
