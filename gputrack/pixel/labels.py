@@ -1,0 +1,231 @@
+"""Training data for pixel classification: label images and the features under them.
+
+Labels are integer images with the image's non-channel shape: 0 = unlabelled, ``k`` =
+class ``k`` (ilastik's label ids 1..K). They come as arrays, label-image files (TIFF, PNG,
+HDF5, Zarr; RGB scribbles are mapped colour -> class) or an ``.ilp``'s label blocks.
+
+Like ilastik, every labelled pixel is a training sample and features are computed only
+around the labels: the image is cut into tiles, and for each tile holding labels the
+features of the labels' bounding box (plus the filters' halo) are computed and the
+labelled pixels picked out. The feature stack of the whole image never exists.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..errors import InputError
+from ..features import compute, halo_for, normalize_selection
+
+TRAIN_TILE = 256
+
+
+def spatial_axes(axes: str) -> str:
+    """The image's axes without the channel axis (the label image's axes)."""
+    return axes.replace("c", "")
+
+
+def read_labels(source: Any, *, dataset: str | None = None) -> np.ndarray:
+    """Read a label image: an array, or a TIFF / PNG / HDF5 / Zarr file.
+
+    Integer images are returned as they are. Colour scribbles (``y, x, 3|4`` of uint8, as
+    drawn in a paint program) are mapped to classes: black / transparent = unlabelled,
+    each other distinct colour a class ``1..K`` in sorted RGB order.
+
+    Parameters
+    ----------
+    source
+        Array or path.
+    dataset
+        HDF5 dataset / Zarr array inside the file.
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer label image (0 = unlabelled).
+
+    Examples
+    --------
+    >>> rgb = np.zeros((4, 4, 3), np.uint8)
+    >>> rgb[0, 0] = (255, 0, 0); rgb[3, 3] = (0, 255, 0)
+    >>> read_labels(rgb)[[0, 3], [0, 3]].tolist()
+    [2, 1]
+    """
+    if isinstance(source, (str, os.PathLike)):
+        from ..io import open_image  # noqa: PLC0415
+
+        with open_image(Path(source), dataset=dataset) as src:
+            arr = src.read()
+            axes = src.axes
+        if "c" in axes and arr.shape[axes.index("c")] in (3, 4) and arr.dtype == np.uint8:
+            arr = np.moveaxis(arr, axes.index("c"), -1)
+            return _colours_to_classes(arr)
+        if "c" in axes and arr.shape[axes.index("c")] == 1:
+            arr = np.take(arr, 0, axis=axes.index("c"))
+    else:
+        arr = np.asarray(backend.to_host(source))
+        if arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.dtype == np.uint8:
+            return _colours_to_classes(arr)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise InputError(f"labels {_name(source)}: float values that are not whole numbers")
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "biu":
+        raise InputError(f"labels {_name(source)}: dtype {arr.dtype}, expected integer class ids")
+    if arr.size and arr.min() < 0:
+        raise InputError(
+            f"labels {_name(source)}: negative values; expected 0 (unlabelled) or class ids 1..K"
+        )
+    return arr
+
+
+def _name(source: Any) -> str:
+    return str(source) if isinstance(source, (str, os.PathLike)) else "array"
+
+
+def _colours_to_classes(rgb: np.ndarray) -> np.ndarray:
+    alpha = rgb[..., 3] > 0 if rgb.shape[-1] == 4 else np.ones(rgb.shape[:-1], bool)
+    colour = rgb[..., :3].astype(np.int64)
+    code = (colour[..., 0] << 16) | (colour[..., 1] << 8) | colour[..., 2]
+    code[~alpha] = 0
+    values = np.unique(code)
+    values = values[values != 0]
+    out = np.zeros(code.shape, np.uint16 if len(values) > 255 else np.uint8)
+    if len(values):
+        idx = np.searchsorted(values, code)
+        hit = code != 0
+        out[hit] = idx[hit] + 1
+    return out
+
+
+def check_labels(
+    labels: np.ndarray, image_shape: Sequence[int], axes: str, *, what: str = "labels"
+) -> np.ndarray:
+    """Check a label image against its image; returns it with the image's non-channel axes.
+
+    A trailing channel axis of length 1 on the labels is dropped.
+
+    Raises
+    ------
+    InputError
+        The labels' shape differs from the image's (channel axis left out).
+    """
+    want = tuple(n for a, n in zip(axes, image_shape) if a != "c")
+    if labels.shape != want and labels.ndim == len(want) + 1 and labels.shape[-1] == 1:
+        labels = labels[..., 0]
+    if labels.shape != want:
+        raise InputError(
+            f"{what} have shape {labels.shape}, but the image has shape {tuple(image_shape)} "
+            f"(axes {axes!r}): expected labels of shape {want}"
+        )
+    return labels
+
+
+def label_bounding_boxes(
+    labels: np.ndarray, tile: int | Sequence[int] = TRAIN_TILE
+) -> list[tuple[slice, ...]]:
+    """Bounding boxes of the labels inside each tile of a grid (tiles without labels left out).
+
+    Examples
+    --------
+    >>> lab = np.zeros((10, 10), np.uint8); lab[1, 2] = 1; lab[8, 7:9] = 2
+    >>> label_bounding_boxes(lab, tile=5)
+    [(slice(1, 2, None), slice(2, 3, None)), (slice(8, 9, None), slice(7, 9, None))]
+    """
+    tiles = [int(tile)] * labels.ndim if np.isscalar(tile) else [int(t) for t in tile]
+    boxes = []
+    for corner in itertools.product(*[range(0, n, t) for n, t in zip(labels.shape, tiles)]):
+        cell = tuple(slice(c, min(c + t, n)) for c, t, n in zip(corner, tiles, labels.shape))
+        hit = labels[cell] != 0
+        if not hit.any():
+            continue
+        box = []
+        for ax in range(hit.ndim):
+            other = tuple(i for i in range(hit.ndim) if i != ax)
+            idx = np.flatnonzero(hit.any(axis=other))
+            box.append(slice(cell[ax].start + int(idx[0]), cell[ax].start + int(idx[-1]) + 1))
+        boxes.append(tuple(box))
+    return boxes
+
+
+def training_samples(
+    image: Any,
+    labels: Any,
+    selection: Any = "all",
+    *,
+    axes: str,
+    spacing: Sequence[float] | None = None,
+    device: str | None = "auto",
+    tile: int = TRAIN_TILE,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Features and class ids of every labelled pixel of one image.
+
+    Parameters
+    ----------
+    image
+        Array (any axes, see ``axes``) or an object with ``.shape`` and ``.read(region=)``
+        (:func:`gputrack.io.open_image`), read lazily tile by tile.
+    labels
+        Integer label image with the image's non-channel axes (0 = unlabelled).
+    selection
+        Feature selection (see :func:`gputrack.features.compute`).
+    axes
+        The image's axes (letters of ``tzyxc``).
+    spacing, device
+        As for :func:`gputrack.features.compute`.
+    tile
+        Edge of the label tiles whose label bounding boxes get features.
+
+    Returns
+    -------
+    X : numpy.ndarray
+        ``(n_labelled, n_features)`` float32.
+    y : numpy.ndarray
+        ``(n_labelled,)`` class ids.
+    names : list of str
+        ilastik's feature channel names.
+
+    Examples
+    --------
+    >>> img = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    >>> lab = np.zeros((64, 64), np.uint8); lab[5, 5:9] = 1; lab[50, 50] = 2
+    >>> X, y, names = training_samples(img, lab, {"GaussianSmoothing": [1.0]}, axes="yx", device="cpu")
+    >>> X.shape, y.tolist()
+    ((5, 1), [1, 1, 1, 1, 2])
+    """
+    sel = normalize_selection(selection)
+    shape = tuple(int(n) for n in image.shape)
+    labels = check_labels(np.asarray(labels), shape, axes)
+    dims = dict(zip(axes, shape))
+    halo_zyx = list(halo_for(sel, spacing=spacing))
+    if dims.get("z", 1) == 1:
+        halo_zyx[0] = 0
+    lab_axes = spatial_axes(axes)
+    halo = [halo_zyx["zyx".index(a)] if a in "zyx" else 0 for a in lab_axes]
+    tiles = [1 if a == "t" else tile for a in lab_axes]
+    read = image.read if hasattr(image, "read") else (lambda region: image[region])
+    xs, ys, names = [], [], None
+    for box in label_bounding_boxes(labels, tiles):
+        outer = tuple(
+            slice(max(b.start - h, 0), min(b.stop + h, n))
+            for b, h, n in zip(box, halo, labels.shape)
+        )
+        by_axis = dict(zip(lab_axes, outer))
+        crop = read(tuple(by_axis.get(a, slice(None)) for a in axes))
+        feats, names = compute(crop, sel, axes=axes, spacing=spacing, device=device)
+        inner = tuple(slice(b.start - o.start, b.stop - o.start) for b, o in zip(box, outer))
+        lab = labels[box]
+        mask = lab != 0
+        f = feats[inner]
+        xs.append(backend.to_host(f[backend.to_device(mask, backend.device_of(f))]))
+        ys.append(lab[mask])
+    if names is None:
+        raise InputError("labels contain no labelled pixels (all zero): label at least two classes")
+    return np.concatenate(xs).astype(np.float32, copy=False), np.concatenate(ys), list(names)
