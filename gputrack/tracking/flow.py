@@ -128,10 +128,8 @@ def _apply(a, sign, kind, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylin
 
 @numba.njit(cache=True)
 def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, app_first, dis_first, dseed_arc,
-         esrc, edst, allowed, m, pot, max_rounds):
-    n_arcs = tail.size
+         esrc, edst, allowed, m, pot, max_rounds, flow, warm):
     n_det = allowed.size
-    flow = np.zeros(n_arcs, np.int8)
     xcnt = np.zeros(n_det, np.int64)
     acnt = np.zeros(n_det, np.int64)
     zcnt = np.zeros(n_det, np.int64)
@@ -139,8 +137,49 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, app_fir
     outcnt = np.zeros(n_det, np.int64)
     ylink = np.zeros(esrc.size, np.int64)
     divact = np.zeros(n_det, np.bool_)
+    for a in range(tail.size):
+        if flow[a] == 1:
+            _apply(a, 1, kind, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact)
     dist = np.empty(n_nodes)
     pred = np.empty(n_nodes, np.int64)
+    if warm:
+        # potentials of a warm-started (optimal, cycle-free) flow: shortest distances from a virtual
+        # source joined to every node at cost 0 (FIFO label correcting)
+        queue = np.empty(n_nodes + 1, np.int64)
+        inq = np.ones(n_nodes, np.bool_)
+        for x in range(n_nodes):
+            dist[x] = 0.0
+            queue[x] = x
+        qh, qt, qn = 0, n_nodes % (n_nodes + 1), n_nodes
+        budget = 30 * adj_slot.size + 1000
+        while qn > 0 and budget > 0:
+            x = queue[qh]
+            qh = (qh + 1) % (n_nodes + 1)
+            qn -= 1
+            inq[x] = False
+            for p in range(adj_ptr[x], adj_ptr[x + 1]):
+                budget -= 1
+                slot = adj_slot[p]
+                if not _usable(slot, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink,
+                               divact, allowed, m):
+                    continue
+                a = slot >> 1
+                if slot & 1:
+                    y = tail[a]
+                    c = -cost[a]
+                else:
+                    y = head[a]
+                    c = cost[a]
+                nd = dist[x] + c
+                if nd < dist[y] - 1e-7:
+                    dist[y] = nd
+                    if not inq[y]:
+                        inq[y] = True
+                        queue[qt] = y
+                        qt = (qt + 1) % (n_nodes + 1)
+                        qn += 1
+        for x in range(n_nodes):
+            pot[x] = dist[x]
     hk = np.empty(4 * (adj_slot.size + 4 * n_det) + 16)
     hv = np.empty(hk.size, np.int64)
     mark = np.zeros(n_det, np.int64)
@@ -368,7 +407,37 @@ def _dag_potentials(n_det, m, det1, app1, link_ptr, link_src, link1, dseed_child
     return pot
 
 
-def solve_flow(graph: HypothesesGraph, energies: Energies, *, max_rounds: int | None = None) -> Solution:
+def _min_cost_flow_start(tail, head, cost, kind, n):
+    """Exact min-cost flow of the model without division arcs (OR-Tools cost scaling, integer costs).
+
+    Used as the warm start of the successive-shortest-path search when M = 1: it gives the optimum of
+    the divisions-free model at once; the shortest-path rounds then only add divisions (and repair
+    the sub-1e-6 rounding of the integer costs).
+    """
+    from ortools.graph.python import min_cost_flow
+
+    base = np.flatnonzero(kind <= K_LINK)
+    c = cost[base]
+    big = max(float(np.abs(c).max()) if c.size else 1.0, 1.0)
+    scale = min(1e6, 2.0**60 / (big * (2 * n + 3) * 8))
+    smcf = min_cost_flow.SimpleMinCostFlow()
+    smcf.add_arcs_with_capacity_and_unit_cost(
+        tail[base].astype(np.int32), head[base].astype(np.int32), np.ones(base.size, np.int64),
+        np.round(c * scale).astype(np.int64),
+    )
+    smcf.add_arc_with_capacity_and_unit_cost(0, 1, n, 0)
+    smcf.set_node_supply(0, n)
+    smcf.set_node_supply(1, -n)
+    flow = np.zeros(tail.size, np.int8)
+    if smcf.solve() != smcf.OPTIMAL:
+        return flow
+    flow[base] = smcf.flows(np.arange(base.size)).astype(np.int8)
+    return flow
+
+
+def solve_flow(
+    graph: HypothesesGraph, energies: Energies, *, max_rounds: int | None = None, warm_start: bool = True
+) -> Solution:
     """Minimise the tracking energy with successive shortest paths (dpct-style, spec §4.7).
 
     Parameters
@@ -378,6 +447,10 @@ def solve_flow(graph: HypothesesGraph, energies: Energies, *, max_rounds: int | 
         Convexified energies (:func:`~gputrack.tracking.energies.compute_energies`).
     max_rounds : int, optional
         Cap on shortest-path rounds (default: enough for every detection to be augmented).
+    warm_start : bool
+        With one object per merger, start from the exact min-cost flow of the model without
+        divisions (OR-Tools' C++ cost-scaling solver), so the shortest-path rounds only add
+        divisions; False runs the pure successive-shortest-path search from the empty flow.
 
     Returns
     -------
@@ -471,10 +544,14 @@ def solve_flow(graph: HypothesesGraph, energies: Energies, *, max_rounds: int | 
         max_rounds = 4 * (n * m + div_nodes.size) + 10
     app_first = n * m + np.arange(n, dtype=np.int64) * m
     dseed_arc = np.flatnonzero(kind == K_DSEED).astype(np.int64)
+    flow0 = np.zeros(tail.size, np.int8)
+    warm = bool(warm_start and m == 1 and n > 0)
+    if warm:
+        flow0 = _min_cost_flow_start(tail, head, cost, kind, n)
     flow, rounds, augs = _ssp(
         n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, app_first, dis_first, dseed_arc,
         graph.src.astype(np.int64), graph.dst.astype(np.int64), energies.division_allowed.astype(np.bool_),
-        m, pot, int(max_rounds),
+        m, pot, int(max_rounds), flow0, warm,
     )
     f = flow.astype(np.int64)
     count = np.bincount(ref[kind == K_NODE], weights=f[kind == K_NODE], minlength=n).astype(np.int64)

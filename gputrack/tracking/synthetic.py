@@ -20,8 +20,8 @@ def random_walk_detections(
 
     The box is sized so that objects are on average ``spacing`` apart; each frame every object
     moves by N(0, step^2) per axis (reflected at the walls), divides with probability
-    ``division_rate`` (two children 0.3 * spacing apart) and, to keep the density constant, a
-    random object dies for every division. Dividing parents get ``div_prob`` ~ U(0.6, 1), other
+    ``division_rate`` (two children 0.6 * spacing apart). The initial number of objects is chosen
+    so that the mean number per frame is about ``n_objects`` (the population grows by divisions). Dividing parents get ``div_prob`` ~ U(0.6, 1), other
     objects U(0, 0.3); ``count_prob_1`` ~ U(0.9, 1).
 
     Returns
@@ -40,9 +40,12 @@ def random_walk_detections(
     rng = np.random.default_rng(seed)
     side = spacing * np.sqrt(n_objects) if ndim == 2 else spacing * n_objects ** (1 / 3)
     dims = 3 if ndim == 3 else 2
-    pos = rng.uniform(0, side, (n_objects, dims))
-    ids = np.arange(n_objects)
-    next_id = n_objects
+    rt = division_rate * max(n_frames - 1, 1)
+    growth = (np.exp(rt) - 1.0) / rt if rt > 0 else 1.0
+    n0 = max(1, int(round(n_objects / growth)))
+    pos = rng.uniform(0, side, (n0, dims))
+    ids = np.arange(n0)
+    next_id = n0
     rows_t, rows_pos, rows_id, rows_div = [], [], [], []
     links = []  # (t, parent_id, child_id)
     for t in range(n_frames):
@@ -57,7 +60,7 @@ def random_walk_detections(
         for k in range(pos.shape[0]):
             if divides[k]:
                 d = rng.normal(size=dims)
-                d *= 0.15 * spacing / np.linalg.norm(d)
+                d *= 0.3 * spacing / np.linalg.norm(d)
                 for sgn in (1, -1):
                     new_pos.append(pos[k] + sgn * d)
                     new_ids.append(next_id)
@@ -69,10 +72,6 @@ def random_walk_detections(
                 links.append((t, ids[k], ids[k]))
         pos = np.array(new_pos)
         ids = np.array(new_ids)
-        n_extra = pos.shape[0] - n_objects
-        if n_extra > 0:
-            keep = np.sort(rng.permutation(pos.shape[0])[n_extra:])
-            pos, ids = pos[keep], ids[keep]
         pos = np.abs(pos)
         pos = side - np.abs(side - pos)
     t_all = np.concatenate(rows_t)
