@@ -20,10 +20,28 @@ from .classifier import (
     train,
     uncertainty,
 )
+from .export import (
+    area_weights,
+    classify_file,
+    classify_files,
+    output_name,
+    read_scaled,
+    upsample_region,
+)
+from .ilp import ilp_classifiers, predict_chain, predict_ilp
 from .labels import check_labels, label_bounding_boxes, read_labels, training_samples
 
 __all__ = [
     "EXPORTS",
+    "area_weights",
+    "classify_file",
+    "classify_files",
+    "ilp_classifiers",
+    "output_name",
+    "predict_chain",
+    "predict_ilp",
+    "read_scaled",
+    "upsample_region",
     "PixelClassifier",
     "check_labels",
     "export_block",

@@ -12,8 +12,9 @@ output leaves it, so the feature stack of a large image never exists.
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from ..errors import InputError
 from ..features import iter_feature_blocks, normalize_selection
 from ..features.compute import check_axes
 from ..features.selection import FeatureSelection
-from .labels import read_labels, training_samples
+from .labels import feature_halo, read_labels, reader, region_features, training_samples
 
 EXPORTS = ("probabilities", "simple-segmentation", "uncertainty")
 
@@ -310,6 +311,7 @@ def predict_blocks(
     export: str = "probabilities",
     block_shape: Sequence[int] | None = None,
     device: str | None = "auto",
+    skip: Callable[[tuple[slice, ...]], bool] | None = None,
 ) -> Iterator[tuple[tuple[slice, ...], Any]]:
     """Classify an image block by block.
 
@@ -329,6 +331,9 @@ def predict_blocks(
         memory).
     device
         ``"auto"``, ``"cpu"`` or ``"gpu"``.
+    skip
+        With ``block_shape``: ``skip(region) -> True`` leaves a block out before its
+        features are computed (resuming a run).
 
     Yields
     ------
@@ -351,10 +356,13 @@ def predict_blocks(
     device = backend.resolve_device(device)
     image, axes = as_image(image, axes)
     check_image(classifier, image, axes)
-    blocks = iter_feature_blocks(
-        image, classifier.selection, block_shape, axes=axes, shape=image.shape,
-        spacing=classifier.spacing, device=device,
-    )
+    if block_shape is None:
+        blocks = iter_feature_blocks(
+            image, classifier.selection, None, axes=axes, shape=image.shape,
+            spacing=classifier.spacing, device=device,
+        )
+    else:
+        blocks = _grid_features(classifier, image, axes, block_shape, device, skip)
     for region, feats in blocks:
         if feats.shape[-1] != classifier.forest.n_features:
             raise InputError(
@@ -364,6 +372,35 @@ def predict_blocks(
         p = forest_probabilities(classifier, feats, device)
         del feats
         yield region, export_block(classifier, p, export)
+
+
+def block_grid(shape: Sequence[int], block_shape: Sequence[int]) -> list[tuple[slice, ...]]:
+    """Regions of a C-order grid of blocks over ``shape`` (edge blocks clipped).
+
+    Examples
+    --------
+    >>> block_grid((5, 4), (3, 4))
+    [(slice(0, 3, None), slice(0, 4, None)), (slice(3, 5, None), slice(0, 4, None))]
+    """
+    if len(block_shape) != len(shape) or any(int(b) < 1 for b in block_shape):
+        raise InputError(f"block_shape={tuple(block_shape)}: expected {len(shape)} positive edges")
+    starts = [range(0, n, int(b)) for n, b in zip(shape, block_shape)]
+    return [
+        tuple(slice(c, min(c + int(b), n)) for c, b, n in zip(corner, block_shape, shape))
+        for corner in itertools.product(*starts)
+    ]
+
+
+def _grid_features(classifier, image, axes, block_shape, device, skip):
+    full = [n for a, n in zip(axes, image.shape) if a != "c"]
+    halo = feature_halo(classifier.selection, image.shape, axes, classifier.spacing)
+    read = reader(image)
+    for region in block_grid(full, block_shape):
+        if skip is not None and skip(region):
+            continue
+        feats, _ = region_features(read, region, axes=axes, shape=image.shape, selection=classifier.selection,
+                                   halo=halo, spacing=classifier.spacing, device=device)
+        yield region, feats
 
 
 def output_shape(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +155,55 @@ def label_bounding_boxes(
     return boxes
 
 
+def region_features(
+    read: Callable[[tuple[slice, ...]], Any],
+    region: Sequence[slice],
+    *,
+    axes: str,
+    shape: Sequence[int],
+    selection: Any,
+    halo: Sequence[int],
+    spacing: Sequence[float] | None = None,
+    device: str | None = "auto",
+) -> tuple[Any, list[str]]:
+    """Features of one region (non-channel axes), computed on the region plus ``halo``.
+
+    The halo (per non-channel axis, clipped at the image border) covers the filters'
+    support, so the result equals the same region of whole-image features.
+
+    Returns
+    -------
+    features : array
+        float32, the region's shape plus the feature channels (on the device).
+    names : list of str
+        ilastik's channel names.
+    """
+    lab_axes = spatial_axes(axes)
+    full = [n for a, n in zip(axes, shape) if a != "c"]
+    outer = tuple(slice(max(r.start - h, 0), min(r.stop + h, n)) for r, h, n in zip(region, halo, full))
+    by_axis = dict(zip(lab_axes, outer))
+    crop = read(tuple(by_axis.get(a, slice(None)) for a in axes))
+    feats, names = compute(crop, selection, axes=axes, spacing=spacing, device=device)
+    inner = tuple(slice(r.start - o.start, r.stop - o.start) for r, o in zip(region, outer))
+    return feats[inner], names
+
+
+def feature_halo(
+    selection: Any, shape: Sequence[int], axes: str, spacing: Sequence[float] | None = None
+) -> list[int]:
+    """Halo per non-channel axis of ``axes`` for exact blockwise features (0 for ``t``)."""
+    dims = dict(zip(axes, shape))
+    halo_zyx = list(halo_for(selection, spacing=spacing))
+    if dims.get("z", 1) == 1:
+        halo_zyx[0] = 0
+    return [halo_zyx["zyx".index(a)] if a in "zyx" else 0 for a in spatial_axes(axes)]
+
+
+def reader(image: Any) -> Callable[[tuple[slice, ...]], Any]:
+    """``read(region)`` for an array or an object with ``.read(region=)``."""
+    return image.read if hasattr(image, "read") else (lambda region: image[region])
+
+
 def training_samples(
     image: Any,
     labels: Any,
@@ -203,27 +252,15 @@ def training_samples(
     sel = normalize_selection(selection)
     shape = tuple(int(n) for n in image.shape)
     labels = check_labels(np.asarray(labels), shape, axes)
-    dims = dict(zip(axes, shape))
-    halo_zyx = list(halo_for(sel, spacing=spacing))
-    if dims.get("z", 1) == 1:
-        halo_zyx[0] = 0
-    lab_axes = spatial_axes(axes)
-    halo = [halo_zyx["zyx".index(a)] if a in "zyx" else 0 for a in lab_axes]
-    tiles = [1 if a == "t" else tile for a in lab_axes]
-    read = image.read if hasattr(image, "read") else (lambda region: image[region])
+    halo = feature_halo(sel, shape, axes, spacing)
+    tiles = [1 if a == "t" else tile for a in spatial_axes(axes)]
+    read = reader(image)
     xs, ys, names = [], [], None
     for box in label_bounding_boxes(labels, tiles):
-        outer = tuple(
-            slice(max(b.start - h, 0), min(b.stop + h, n))
-            for b, h, n in zip(box, halo, labels.shape)
-        )
-        by_axis = dict(zip(lab_axes, outer))
-        crop = read(tuple(by_axis.get(a, slice(None)) for a in axes))
-        feats, names = compute(crop, sel, axes=axes, spacing=spacing, device=device)
-        inner = tuple(slice(b.start - o.start, b.stop - o.start) for b, o in zip(box, outer))
+        f, names = region_features(read, box, axes=axes, shape=shape, selection=sel, halo=halo,
+                                   spacing=spacing, device=device)
         lab = labels[box]
         mask = lab != 0
-        f = feats[inner]
         xs.append(backend.to_host(f[backend.to_device(mask, backend.device_of(f))]))
         ys.append(lab[mask])
     if names is None:

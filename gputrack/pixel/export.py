@@ -1,0 +1,538 @@
+"""Disk-to-disk classification of large images: blocks, resume, batch, resizing, exports.
+
+Output naming (batch and ilastik projects): ``{stem}_{Result}.{ext}`` with ilastik's
+result names (its default export is ``{nickname}_{result_type}``): ``Probabilities``,
+``Simple Segmentation``, ``Uncertainty``; e.g. ``cells_Simple Segmentation.png``.
+
+Formats: HDF5 (``.h5``, dataset ``exported_data`` with ilastik ``axistags``), Zarr (a
+chunked array folder with ``_ARRAY_DIMENSIONS``), TIFF and PNG (8-bit simple
+segmentation, optionally with the Glasbey palette). Probabilities keep the image's
+non-channel axes and put the classes last.
+
+Resuming: every run writes its blocks into a hidden sibling
+``.{name}.partial.h5`` (chunked, with a ``done`` bitmap over the block grid and a
+fingerprint of input, classifier and settings). An interrupted run leaves it behind; a
+re-run with the same settings finds it and computes only the missing blocks. Only when
+every block is done is the partial file renamed onto the output (HDF5) or converted to
+it (Zarr, TIFF, PNG, through :func:`gputrack.io.atomic_output`), so an output that exists
+is always complete.
+
+Resizing (QUINT's resize step): ``scale < 1`` area-averages the image's ``y, x`` axes
+on read (each output pixel is the mean of the input area it covers, fractional
+overlaps weighted), classifies at that size, and writes the result at the
+``"classified"`` size or back at the ``"input"`` size: probabilities and uncertainty
+are upsampled linearly (pixel centres aligned, edges clamped), simple segmentation by
+nearest neighbour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+from scipy import sparse
+
+from .. import backend
+from ..errors import InputError, MissingInputError
+from ..io import atomic_output, check_writable, glasbey_palette, make_axistags, open_image, write_image
+from .classifier import (
+    EXPORTS,
+    PixelClassifier,
+    as_image,
+    block_grid,
+    check_image,
+    output_dtype,
+    predict_blocks,
+    uncertainty,
+)
+
+log = logging.getLogger("gputrack")
+
+RESULT_NAMES = {
+    "probabilities": "Probabilities",
+    "simple-segmentation": "Simple Segmentation",
+    "uncertainty": "Uncertainty",
+}
+FORMATS = {"h5": ".h5", "hdf5": ".h5", "zarr": ".zarr", "tif": ".tif", "tiff": ".tif", "png": ".png"}
+IMAGE_SUFFIXES = (".tif", ".tiff", ".btf", ".png", ".jpg", ".jpeg", ".h5", ".hdf5", ".svs", ".ndpi", ".scn")
+DATASET = "exported_data"
+PNG_ONLY = "PNG holds 8-bit simple segmentations only; use .h5, .zarr or .tif for "
+DEFAULT_BLOCK = {2: 1024, 3: 128}
+
+
+def output_name(stem: str, export: str = "probabilities", format: str = "h5") -> str:
+    """File name of an export: ``{stem}_{Result}.{ext}`` (ilastik's ``{nickname}_{result_type}``).
+
+    Examples
+    --------
+    >>> output_name("cells", "simple-segmentation", "png")
+    'cells_Simple Segmentation.png'
+    """
+    if export not in RESULT_NAMES:
+        raise InputError(f"export {export!r}: expected one of {', '.join(EXPORTS)}")
+    fmt = str(format).lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise InputError(f"format {format!r}: expected one of {', '.join(sorted(set(FORMATS)))}")
+    return f"{stem}_{RESULT_NAMES[export]}{FORMATS[fmt]}"
+
+
+# --------------------------------------------------------------------------- resizing
+
+
+def area_weights(n_in: int, n_out: int) -> sparse.csr_matrix:
+    """``(n_out, n_in)`` sparse matrix averaging input pixels over each output pixel's area.
+
+    Examples
+    --------
+    >>> area_weights(4, 2).toarray().tolist()
+    [[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.5, 0.5]]
+    """
+    step = n_in / n_out
+    rows, cols, vals = [], [], []
+    for j in range(n_out):
+        lo, hi = j * step, (j + 1) * step
+        for i in range(int(np.floor(lo)), min(int(np.ceil(hi)), n_in)):
+            w = min(hi, i + 1) - max(lo, i)
+            if w > 1e-12:
+                rows.append(j)
+                cols.append(i)
+                vals.append(w / step)
+    return sparse.csr_matrix((vals, (rows, cols)), shape=(n_out, n_in), dtype=np.float64)
+
+
+def scaled_shape(shape: Sequence[int], axes: str, scale: float) -> tuple[int, ...]:
+    """Shape after resizing ``y`` and ``x`` by ``scale`` (at least 1 pixel)."""
+    return tuple(max(1, int(round(n * scale))) if a in "yx" else int(n) for a, n in zip(axes, shape))
+
+
+def read_scaled(image: Any, axes: str, scale: float, *, strip: int = 2048) -> np.ndarray:
+    """Area-averaged downsampling of ``y, x`` while reading (float32), strip by strip.
+
+    Parameters
+    ----------
+    image
+        Array or :class:`~gputrack.io.ImageSource` (read in strips of rows).
+    axes
+        The image's axes.
+    scale
+        Factor ``0 < scale <= 1`` for ``y`` and ``x``.
+    strip
+        Input rows read at a time.
+
+    Examples
+    --------
+    >>> img = np.arange(16, dtype=np.float32).reshape(4, 4)
+    >>> read_scaled(img, "yx", 0.5).tolist()
+    [[2.5, 4.5], [10.5, 12.5]]
+    """
+    if not 0 < scale <= 1:
+        raise InputError(f"scale={scale}: expected 0 < scale <= 1")
+    shape = tuple(image.shape)
+    out_shape = scaled_shape(shape, axes, scale)
+    iy, ix = axes.index("y"), axes.index("x")
+    wy = area_weights(shape[iy], out_shape[iy])
+    wx = area_weights(shape[ix], out_shape[ix])
+    out = np.empty(out_shape, np.float32)
+    read = image.read if hasattr(image, "read") else (lambda region: image[region])
+    rows_per = max(1, int(strip * out_shape[iy] / shape[iy]))
+    for j0 in range(0, out_shape[iy], rows_per):
+        j1 = min(j0 + rows_per, out_shape[iy])
+        w = wy[j0:j1]
+        used = np.flatnonzero(np.asarray(w.sum(axis=0)).ravel())
+        lo, hi = int(used[0]), int(used[-1]) + 1
+        region = [slice(None)] * len(shape)
+        region[iy] = slice(lo, hi)
+        data = np.asarray(read(tuple(region)), dtype=np.float32)
+        data = np.moveaxis(data, (iy, ix), (0, 1))
+        rest = data.shape[2:]
+        flat = data.reshape(data.shape[0], data.shape[1], -1)
+        tmp = np.stack([(w[:, lo:hi] @ flat[:, :, k]) for k in range(flat.shape[2])], axis=-1)
+        res = np.stack([(wx @ tmp[:, :, k].T).T for k in range(flat.shape[2])], axis=-1)
+        res = res.reshape(res.shape[:2] + rest)
+        dst = [slice(None)] * len(shape)
+        dst[iy] = slice(j0, j1)
+        out[tuple(dst)] = np.moveaxis(res, (0, 1), (iy, ix))
+    return out
+
+
+def upsample_region(
+    small: np.ndarray, region: Sequence[slice], full_shape: Sequence[int], *, order: int
+) -> np.ndarray:
+    """``region`` of ``small`` resized to ``full_shape`` (leading axes; trailing ones kept).
+
+    ``order=0``: nearest neighbour; ``order=1``: linear between pixel centres, clamped at
+    the edges.
+
+    Examples
+    --------
+    >>> small = np.array([[0.0, 1.0]])
+    >>> upsample_region(small, (slice(0, 1), slice(0, 4)), (1, 4), order=1).tolist()
+    [[0.0, 0.25, 0.75, 1.0]]
+    """
+    out = small
+    for ax, (r, n_out) in enumerate(zip(region, full_shape)):
+        n_in = small.shape[ax]
+        pos = (np.arange(r.start, r.stop) + 0.5) * (n_in / n_out) - 0.5
+        if order == 0:
+            idx = np.clip(np.floor(pos + 0.5).astype(np.int64), 0, n_in - 1)
+            out = np.take(out, idx, axis=ax)
+            continue
+        pos = np.clip(pos, 0, n_in - 1)
+        i0 = np.floor(pos).astype(np.int64)
+        i1 = np.minimum(i0 + 1, n_in - 1)
+        w = (pos - i0).astype(np.float32)
+        shape = [1] * out.ndim
+        shape[ax] = -1
+        w = w.reshape(shape)
+        out = np.take(out, i0, axis=ax) * (1 - w) + np.take(out, i1, axis=ax) * w
+    return out.astype(small.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------- partial store
+
+
+def partial_path(out: Path) -> Path:
+    """The hidden sibling that holds an unfinished run of ``out``."""
+    return out.with_name(f".{out.name}.partial.h5")
+
+
+def classifier_digest(classifier: PixelClassifier) -> str:
+    """A short hash of the forest and the feature selection (decides whether a resume fits)."""
+    h = hashlib.sha1()
+    f = classifier.forest
+    for arr in (f.feature, f.threshold, f.left, f.right, f.value, f.classes):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    h.update(repr((classifier.selection, classifier.classes, classifier.spacing)).encode())
+    return h.hexdigest()[:16]
+
+
+def _open_partial(path: Path, fingerprint: str, shape, dtype, chunks, n_blocks) -> h5py.File:
+    if path.exists():
+        try:
+            fh = h5py.File(path, "a")
+            ok = (fh.attrs.get("fingerprint") == fingerprint and DATASET in fh and "done" in fh
+                  and fh[DATASET].shape == tuple(shape) and fh["done"].shape == (n_blocks,))
+            if ok:
+                log.info("%s: resuming, %d of %d blocks done", path, int(fh["done"][()].sum()), n_blocks)
+                return fh
+            fh.close()
+        except OSError:
+            pass
+        log.info("%s: settings changed or file damaged, starting over", path)
+        path.unlink()
+    fh = h5py.File(path, "w")
+    fh.attrs["fingerprint"] = fingerprint
+    fh.create_dataset(DATASET, shape=tuple(shape), dtype=dtype, chunks=tuple(chunks))
+    fh.create_dataset("done", shape=(n_blocks,), dtype=np.uint8)
+    return fh
+
+
+def _progress(total: int, quiet: bool, desc: str):
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
+    return tqdm(total=total, disable=quiet or not sys.stderr.isatty(), unit="block", desc=desc)
+
+
+# --------------------------------------------------------------------------- one file
+
+
+def _plan(classifier, image, axes, export, scale, output_scale, block_size):
+    src, axes = as_image(image, axes)
+    check_image(classifier, src, axes)
+    if output_scale not in ("input", "classified"):
+        raise InputError(f"output_scale={output_scale!r}: expected 'input' or 'classified'")
+    if not 0 < float(scale) <= 1:
+        raise InputError(f"scale={scale}: expected 0 < scale <= 1")
+    spatial = [a for a in axes if a != "c"]
+    cls_shape = scaled_shape(src.shape, axes, scale) if scale != 1 else tuple(src.shape)
+    out_src_shape = cls_shape if output_scale == "classified" else tuple(src.shape)
+    base = tuple(n for a, n in zip(axes, out_src_shape) if a != "c")
+    ndim = 3 if "z" in axes and base[spatial.index("z")] > 1 else 2
+    if block_size is None:
+        block_size = DEFAULT_BLOCK[ndim]
+    if np.isscalar(block_size):
+        block = tuple(1 if a == "t" else (int(block_size) if a in "yx" or ndim == 3 else 1) for a in spatial)
+    else:
+        block = tuple(int(b) for b in block_size)
+    shape = base + ((classifier.n_classes,) if export == "probabilities" else ())
+    return src, axes, cls_shape, base, block, shape
+
+
+def classify_file(
+    classifier: PixelClassifier,
+    image: Any,
+    out: str | os.PathLike,
+    *,
+    export: str = "probabilities",
+    axes: str | None = None,
+    scale: float = 1.0,
+    output_scale: str = "input",
+    glasbey: bool = False,
+    block_size: int | Sequence[int] | None = None,
+    device: str | None = "auto",
+    overwrite: bool = False,
+    quiet: bool = False,
+    progress: Any = None,
+) -> Path:
+    """Classify an image from disk to disk, block by block, resumable.
+
+    Parameters
+    ----------
+    classifier
+        A trained :class:`~gputrack.pixel.PixelClassifier`.
+    image
+        Path (any format of :func:`gputrack.io.open_image`: tiled TIFF, ``.svs``/
+        ``.ndpi``, HDF5, Zarr, PNG, ...), :class:`~gputrack.io.ImageSource` or array.
+    out
+        Output file: ``.h5``, ``.zarr``, ``.tif`` or ``.png`` (PNG: simple segmentation).
+    export
+        ``"probabilities"``, ``"simple-segmentation"`` or ``"uncertainty"``.
+    axes
+        The image's axes (default: the file's).
+    scale, output_scale
+        Area-average downsampling of ``y, x`` before classification (``0 < scale <= 1``)
+        and the size of the output (``"input"`` or ``"classified"``); see the module notes.
+    glasbey
+        PNG segmentation with the Glasbey palette.
+    block_size
+        Block edge (int for the spatial axes) or block shape (non-channel axes); default
+        1024 (2D) / 128 (3D). Memory holds one block's features at a time.
+    device
+        ``"auto"``, ``"cpu"`` or ``"gpu"``.
+    overwrite
+        Replace an existing output.
+    quiet
+        No progress bar (there is none when stderr is not a terminal either).
+    progress
+        An existing tqdm bar to advance (batch runs).
+
+    Returns
+    -------
+    Path
+        The output.
+
+    Examples
+    --------
+    >>> classify_file(clf, "slide.svs", "slide_Simple Segmentation.png",
+    ...               export="simple-segmentation", scale=0.2)            # doctest: +SKIP
+    """
+    out = Path(out)
+    fmt = out.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise InputError(f"{out}: unsupported output type {out.suffix!r}; expected .h5, .zarr, .tif or .png")
+    if fmt == "png" and export != "simple-segmentation":
+        raise InputError(f"{out}: {PNG_ONLY}{export}")
+    if glasbey and fmt != "png":
+        raise InputError(f"{out}: glasbey=True needs a .png output")
+    check_writable(out, overwrite)
+    src, axes, cls_shape, base, block, shape = _plan(
+        classifier, image, axes, export, scale, output_scale, block_size
+    )
+    dtype = output_dtype(classifier, export)
+    grid = block_grid(base, block)
+    index = {tuple((r.start, r.stop) for r in reg): i for i, reg in enumerate(grid)}
+    fingerprint = json.dumps({
+        "input": str(getattr(src, "path", "array")), "input_shape": list(src.shape), "axes": axes,
+        "export": export, "block": list(block), "scale": float(scale), "output_scale": output_scale,
+        "classifier": classifier_digest(classifier),
+    }, sort_keys=True)
+    chunks = tuple(min(b, 512, n) for b, n in zip(block, base)) + shape[len(base):]
+    part = partial_path(out)
+    own_bar = progress is None
+    bar = _progress(len(grid), quiet, out.name) if own_bar else progress
+    fh = _open_partial(part, fingerprint, shape, dtype, chunks, len(grid))
+    try:
+        ds, done = fh[DATASET], fh["done"]
+        finished = done[()].astype(bool)
+        bar.update(int(finished.sum()))
+
+        def skip(region):
+            return bool(finished[index[tuple((r.start, r.stop) for r in region)]])
+
+        for region, block_out in _blocks(classifier, src, axes, export, scale, output_scale,
+                                         cls_shape, base, block, grid, skip, device):
+            ds[region] = backend.to_host(block_out)
+            i = index[tuple((r.start, r.stop) for r in region)]
+            done[i] = 1
+            finished[i] = True
+            fh.flush()
+            bar.update(1)
+    finally:
+        fh.close()
+        if own_bar:
+            bar.close()
+    return _finish(part, out, fmt, axes, export, overwrite, glasbey, classifier)
+
+
+def _blocks(classifier, src, axes, export, scale, output_scale, cls_shape, base, block, grid, skip, device):
+    if scale == 1:
+        yield from predict_blocks(classifier, src, axes=axes, export=export, block_shape=block,
+                                  device=device, skip=skip)
+        return
+    small = read_scaled(src, axes, scale)
+    if output_scale == "classified":
+        yield from predict_blocks(classifier, small, axes=axes, export=export, block_shape=block,
+                                  device=device, skip=skip)
+        return
+    if all(skip(r) for r in grid):
+        return
+    kind = "simple-segmentation" if export == "simple-segmentation" else "probabilities"
+    small_base = tuple(n for a, n in zip(axes, cls_shape) if a != "c")
+    result = np.empty(small_base + ((classifier.n_classes,) if kind == "probabilities" else ()),
+                      output_dtype(classifier, kind))
+    blocks = predict_blocks(classifier, small, axes=axes, export=kind, block_shape=block, device=device)
+    for region, b in blocks:
+        result[region] = backend.to_host(b)
+    for region in grid:
+        if skip(region):
+            continue
+        up = upsample_region(result, region, base, order=0 if kind == "simple-segmentation" else 1)
+        yield region, uncertainty(up) if export == "uncertainty" else up
+
+
+def _out_axes(axes: str, export: str) -> str:
+    spatial = axes.replace("c", "")
+    return spatial + "c" if export == "probabilities" else spatial
+
+
+def _finish(part: Path, out: Path, fmt: str, axes: str, export: str, overwrite: bool, glasbey: bool,
+            classifier: PixelClassifier) -> Path:
+    out_axes = _out_axes(axes, export)
+    if fmt in ("h5", "hdf5"):
+        with h5py.File(part, "a") as fh:
+            del fh["done"]
+            del fh.attrs["fingerprint"]
+            fh[DATASET].attrs["axistags"] = make_axistags(out_axes)
+        check_writable(out, overwrite)
+        if out.exists():
+            out.unlink()
+        os.replace(part, out)
+        return out
+    with h5py.File(part, "r") as fh:
+        ds = fh[DATASET]
+        if fmt == "zarr":
+            import zarr  # noqa: PLC0415
+
+            with atomic_output(out, overwrite=overwrite, directory=True) as tmp:
+                arr = zarr.open_array(str(tmp), mode="w", shape=ds.shape, chunks=ds.chunks, dtype=ds.dtype,
+                                      zarr_format=2)
+                arr.attrs["_ARRAY_DIMENSIONS"] = list(out_axes)
+                step = ds.chunks[0] * max(1, 4096 // max(ds.chunks[0], 1))
+                for lo in range(0, ds.shape[0], step):
+                    arr[lo : lo + step] = ds[lo : lo + step]
+        else:
+            data = ds[()]
+            palette = glasbey_palette(int(data.max()) + 1 if data.size else 1) if glasbey else None
+            write_image(out, data, axes=out_axes, overwrite=overwrite, palette=palette)
+    part.unlink()
+    return out
+
+
+# --------------------------------------------------------------------------- batch
+
+
+def list_images(inputs: Any) -> list[Path]:
+    """Image files of a folder (sorted) or a list of paths, checked to exist."""
+    items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    paths: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir() and p.suffix.lower() != ".zarr":
+            found = sorted(
+                q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and not q.name.startswith(".")
+            )
+            if not found:
+                raise InputError(f"{p}: folder holds no images ({' '.join(IMAGE_SUFFIXES)})")
+            paths += found
+        elif p.exists():
+            paths.append(p)
+        else:
+            raise MissingInputError(f"{p}: input image not found")
+    return paths
+
+
+def classify_files(
+    classifier: PixelClassifier,
+    inputs: Any,
+    out_dir: str | os.PathLike,
+    *,
+    export: str = "probabilities",
+    format: str = "h5",
+    axes: str | None = None,
+    scale: float = 1.0,
+    output_scale: str = "input",
+    glasbey: bool = False,
+    block_size: int | Sequence[int] | None = None,
+    device: str | None = "auto",
+    overwrite: bool = False,
+    quiet: bool = False,
+) -> list[Path]:
+    """Classify many images (a list of files or a folder) with one progress bar.
+
+    Outputs go to ``out_dir`` named ``{stem}_{Result}.{ext}`` (:func:`output_name`); the
+    other parameters are those of :func:`classify_file`.
+
+    Returns
+    -------
+    list of Path
+        The outputs, in input order.
+
+    Examples
+    --------
+    >>> classify_files(clf, "images/", "out/", export="simple-segmentation",
+    ...                format="png", glasbey=True)                          # doctest: +SKIP
+    """
+    paths = list_images(inputs)
+    out_dir = Path(out_dir)
+    names = [output_name(p.stem, export, format) for p in paths]
+    if len(set(names)) != len(names):
+        raise InputError("two inputs have the same file stem: their outputs would collide; rename one")
+    for n in names:
+        check_writable(out_dir / n, overwrite)
+    total = 0
+    for p in paths:
+        src = open_image(p, axes=axes)
+        _, _, _, base, block, _ = _plan(classifier, src, axes, export, scale, output_scale, block_size)
+        total += len(block_grid(base, block))
+        src.close()
+    bar = _progress(total, quiet, f"{len(paths)} images")
+    outs = []
+    try:
+        for p, n in zip(paths, names):
+            outs.append(classify_file(
+                classifier, p, out_dir / n, export=export, axes=axes, scale=scale, output_scale=output_scale,
+                glasbey=glasbey, block_size=block_size, device=device, overwrite=overwrite, progress=bar,
+            ))
+    finally:
+        bar.close()
+    return outs
+
+
+def write_result(
+    result: np.ndarray,
+    out_dir: Path,
+    stem: str,
+    classifier: PixelClassifier,
+    *,
+    export: str,
+    format: str,
+    axes: str,
+    overwrite: bool = False,
+    glasbey: bool = False,
+) -> Path:
+    """Write an in-memory export as ``out_dir / output_name(stem, export, format)``."""
+    path = Path(out_dir) / output_name(stem, export, format)
+    out_axes = _out_axes(axes, export)
+    if path.suffix == ".png" and export != "simple-segmentation":
+        raise InputError(f"{path}: {PNG_ONLY}{export}")
+    palette = glasbey_palette(int(result.max()) + 1) if glasbey and path.suffix == ".png" else None
+    kwargs = {"dataset": DATASET} if path.suffix == ".h5" else {}
+    return write_image(path, result, axes=out_axes, overwrite=overwrite, palette=palette, **kwargs)
