@@ -265,13 +265,63 @@ def feature_stack(
     sp = (1.0, 1.0, 1.0) if spacing is None else tuple(float(v) for v in spacing)
     layout = _channel_layout(selection, nz, nc)
     n_out = sum(width for *_x, width in layout)
-    # channel planes first (contiguous writes), interleaved once at the end
-    planes = xp.empty((n_out, nt, nz, ny, nx), dtype=xp.float32)
+    if device == "gpu":
+        # channel planes first (contiguous writes), interleaved once at the end
+        planes = xp.empty((n_out, nt, nz, ny, nx), dtype=xp.float32)
+        _fill_planes(image, selection, layout, sp, device, planes, 0, ny)
+        return xp.ascontiguousarray(xp.moveaxis(planes, 0, -1))
+    out = np.empty((nt, nz, ny, nx, n_out), dtype=np.float32)
+    halo = max((_y_halo(s, feats, sp) for s, _f, feats in selection.columns()), default=0)
+    height = strip_height(nt * nz * nx * nc, ny, halo)
+    planes = np.empty((n_out, nt, nz, min(height, ny), nx), dtype=np.float32)
+    for y0 in range(0, ny, height):
+        y1 = min(y0 + height, ny)
+        strip = planes[:, :, :, : y1 - y0]
+        _fill_planes(image, selection, layout, sp, device, strip, y0, y1)
+        for t in range(nt):
+            for z in range(nz):
+                _interleave(strip[:, t, z].reshape(n_out, -1), out[t, z, y0:y1].reshape(-1, n_out))
+    return out
+
+
+STRIP_PIXELS = 1 << 20
+"""Target pixels (all of t, z, x and channels) of one CPU strip of rows."""
+
+
+def strip_height(row_pixels: int, ny: int, halo: int) -> int:
+    """Rows per CPU strip: about :data:`STRIP_PIXELS` pixels, at least ``4 * halo`` rows.
+
+    The CPU path computes the features of a strip of rows at a time (each scale with the
+    halo it needs), so temporaries stay small and are reused instead of page-faulted in.
+
+    Examples
+    --------
+    >>> strip_height(2048, 2048, 38), strip_height(128 * 128, 128, 38)
+    (512, 128)
+    """
+    rows = max(STRIP_PIXELS // max(row_pixels, 1), 4 * halo, 1)
+    return int(min(rows, ny))
+
+
+def _y_halo(scale: float, features: Sequence[str], spacing: Sequence[float]) -> int:
+    return scale_radius(scale / spacing[1], features)
+
+
+def _fill_planes(image, selection, layout, sp, device, planes, y0, y1) -> None:
+    """Write rows ``y0:y1`` of every channel into ``planes`` ``(n_out, t, z, y1 - y0, x)``."""
+    nt, nz, ny, nx, nc = image.shape
     for s, flag, feats in selection.columns():
         two_d = flag or nz == 1
         axes = (2, 3) if two_d else (1, 2, 3)
         spacing_f = sp[1:] if two_d else sp
-        result = _scale_features(image, s, axes, spacing_f, feats, device=device)
+        if y0 == 0 and y1 == ny:
+            lo, sub = 0, image
+        else:
+            h = _y_halo(s, feats, sp)
+            lo, hi = max(y0 - h, 0), min(y1 + h, ny)
+            sub = image[:, :, lo:hi]
+        rows = slice(y0 - lo, y1 - lo)
+        result = _scale_features(sub, s, axes, spacing_f, feats, device=device)
         for fid, s2, start, per, _width in layout:
             if s2 != s or fid not in result:
                 continue
@@ -279,15 +329,10 @@ def feature_stack(
             for c in range(nc):
                 if fid in TENSOR_FEATURES:  # (k, t, z, y, x, c) -> [c0: e0..ek-1, c1: ...]
                     for e in range(per):
-                        planes[start + c * per + e] = arr[e, ..., c]
+                        planes[start + c * per + e] = arr[e, :, :, rows, :, c]
                 else:
-                    planes[start + c] = arr[..., c]
+                    planes[start + c] = arr[:, :, rows, :, c]
         del result
-    if device == "gpu":
-        return xp.ascontiguousarray(xp.moveaxis(planes, 0, -1))
-    out = np.empty((nt, nz, ny, nx, n_out), dtype=np.float32)
-    _interleave(planes.reshape(n_out, -1), out.reshape(-1, n_out))
-    return out
 
 
 @numba.njit(parallel=True, cache=True)
