@@ -129,7 +129,8 @@ def main(argv=None) -> int:
         rows.append(row)
         lap = row.get("laptrack_links", {}).get("f1", float("nan"))
         print(
-            f"{row['detections']:>9} det  graph+energies {row['graph_energies_s']:7.2f}s  flow {row['flow_s']:7.2f}s"
+            f"{row['detections']:>9} det  graph+energies {row['graph_energies_s']:7.2f}s"
+            f"  flow {row['flow_s']:7.2f}s"
             f"  F1 {row['flow_links']['f1']:.4f}  div {row['flow_divisions']}/{row['truth_divisions']}"
             + (f"  ILP {row['ilp_s']:6.2f}s gap {row['flow_vs_ilp_rel_gap']:.1e}" if "ilp_s" in row else "")
             + (f"  laptrack {row['laptrack_s']:7.2f}s F1 {lap:.4f}  x{row['speedup_vs_laptrack']:.1f}"

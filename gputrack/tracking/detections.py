@@ -107,7 +107,8 @@ def check_detections(detections: pd.DataFrame) -> pd.DataFrame:
 
     Examples
     --------
-    >>> check_detections(pd.DataFrame({"t": [1, 0], "label": [1, 1], "y": [0., 1.], "x": [0., 0.]})).t.tolist()
+    >>> df = pd.DataFrame({"t": [1, 0], "label": [1, 1], "y": [0., 1.], "x": [0., 0.]})
+    >>> check_detections(df).t.tolist()
     [0, 1]
     """
     if not isinstance(detections, pd.DataFrame):

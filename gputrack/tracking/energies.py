@@ -121,7 +121,9 @@ def division_probabilities(detections, params: TrackingParameters) -> np.ndarray
     return np.clip(p, PROB_MIN, PROB_MAX)
 
 
-def field_of_view(graph: HypothesesGraph, shape: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def field_of_view(
+    graph: HypothesesGraph, shape: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Field-of-view box (lower, upper) per axis (z, y, x) in the units of ``graph.positions``.
 
     From the image ``shape`` (or ``detections.attrs["shape"]``): [0, scale * (size - 1)];

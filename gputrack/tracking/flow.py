@@ -73,7 +73,8 @@ def _heap_pop(hk, hv, size):
 
 
 @numba.njit(cache=True)
-def _usable(slot, flow, kind, ref, aux, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact, allowed, m):
+def _usable(slot, flow, kind, ref, aux, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact, allowed,
+            m):
     """Whether residual slot (2a forward, 2a+1 backward) may be used in the current state."""
     a = slot >> 1
     fwd = (slot & 1) == 0
@@ -204,8 +205,8 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, app_fir
             for k in range(m):
                 q = app_first[i] + k
                 if flow[q] == 0:
-                    if _usable(2 * q, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink,
-                               divact, allowed, m):
+                    if _usable(2 * q, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt,
+                               ylink, divact, allowed, m):
                         y = head[q]
                         d = cost[q] - pot[y]
                         if d < dist[y]:

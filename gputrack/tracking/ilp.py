@@ -129,7 +129,8 @@ def solve_ilp(
         params.time_limit = datetime.timedelta(seconds=float(timeout))
     result = mathopt.solve(model, _BACKENDS[backend], params=params)
     if not result.has_primal_feasible_solution():
-        raise InputError(f"ILP solver found no solution ({result.termination.reason.name}); try a longer timeout")
+        reason = result.termination.reason.name
+        raise InputError(f"ILP solver found no solution ({reason}); try a longer timeout")
     vals = result.variable_values()
 
     def states(ind):

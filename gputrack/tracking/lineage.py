@@ -63,7 +63,10 @@ def lineages(solution: Solution, *, first_id: int = 1) -> pd.DataFrame:
 
     Examples
     --------
-    >>> lineages(sol)[["track_id", "parent_track"]]  # doctest: +SKIP
+    >>> from gputrack.tracking import track
+    >>> df = pd.DataFrame({"t": [0, 1], "label": [1, 1], "y": [5., 6.], "x": [5., 5.]})
+    >>> lineages(track(df))[["track_id", "lineage_id", "parent_track"]].values.tolist()
+    [[1, 1, 0], [1, 1, 0]]
     """
     g = solution.graph
     n = g.n_nodes

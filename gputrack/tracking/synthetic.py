@@ -21,7 +21,8 @@ def random_walk_detections(
     The box is sized so that objects are on average ``spacing`` apart; each frame every object
     moves by N(0, step^2) per axis (reflected at the walls), divides with probability
     ``division_rate`` (two children 0.6 * spacing apart). The initial number of objects is chosen
-    so that the mean number per frame is about ``n_objects`` (the population grows by divisions). Dividing parents get ``div_prob`` ~ U(0.6, 1), other
+    so that the mean number per frame is about ``n_objects`` (the population grows by divisions).
+    Dividing parents get ``div_prob`` ~ U(0.6, 1), other
     objects U(0, 0.3); ``count_prob_1`` ~ U(0.9, 1).
 
     Returns
@@ -49,7 +50,9 @@ def random_walk_detections(
     rows_t, rows_pos, rows_id, rows_div = [], [], [], []
     links = []  # (t, parent_id, child_id)
     for t in range(n_frames):
-        divides = rng.random(pos.shape[0]) < division_rate if t < n_frames - 1 else np.zeros(pos.shape[0], bool)
+        divides = rng.random(pos.shape[0]) < division_rate
+        if t == n_frames - 1:
+            divides[:] = False
         rows_t.append(np.full(pos.shape[0], t))
         rows_pos.append(pos.copy())
         rows_id.append(ids.copy())
