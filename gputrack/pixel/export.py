@@ -346,6 +346,7 @@ def classify_file(
     }, sort_keys=True)
     chunks = tuple(min(b, 512, n) for b, n in zip(block, base)) + shape[len(base):]
     part = partial_path(out)
+    part.parent.mkdir(parents=True, exist_ok=True)
     own_bar = progress is None
     bar = _progress(len(grid), quiet, out.name) if own_bar else progress
     fh = _open_partial(part, fingerprint, shape, dtype, chunks, len(grid))

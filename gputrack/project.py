@@ -1,0 +1,210 @@
+"""The gputrack project file: pixel-classification settings, labels and forest in one HDF5 file.
+
+Layout (``format_version`` 1)::
+
+    /                       attrs: format = "gputrack-project", format_version = 1
+    /pixel                  attrs: classes, n_channels, label_names, feature_names, spacing
+    /pixel/selection        scales (float64), matrix (bool, 6 x scales), in_2d (bool)
+    /pixel/forest           the trained forest (gputrack.forest.save)
+    /pixel/labels/imageNNNN attrs: path (the image file, "" for arrays), axes, shape
+                            coords (int64, n x ndim), values (class ids): the sparse labels
+
+Predicting with a loaded project gives exactly the in-memory classifier's results: the
+forest is stored bit for bit and the selection with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from . import forest as gforest
+from .errors import InputError, MissingInputError
+from .features.selection import FeatureSelection
+from .io import atomic_output
+from .pixel import PixelClassifier, read_labels, train
+
+FORMAT = "gputrack-project"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class SparseLabels:
+    """Labels of one image, stored sparsely: the labelled pixels' coordinates and class ids."""
+
+    path: str
+    axes: str
+    shape: tuple[int, ...]
+    coords: np.ndarray
+    values: np.ndarray
+
+    def dense(self) -> np.ndarray:
+        """The label image (0 = unlabelled)."""
+        out = np.zeros(self.shape, self.values.dtype if self.values.size else np.uint8)
+        out[tuple(self.coords.T)] = self.values
+        return out
+
+
+@dataclass
+class Project:
+    """A loaded project file."""
+
+    path: Path
+    classifier: PixelClassifier
+    labels: list[SparseLabels] = field(default_factory=list)
+    format_version: int = FORMAT_VERSION
+
+
+def sparse_labels(labels: Any, *, path: str = "", axes: str = "") -> SparseLabels:
+    """Coordinates and class ids of the labelled pixels of a label image.
+
+    Examples
+    --------
+    >>> lab = np.zeros((3, 4), np.uint8); lab[1, 2] = 2
+    >>> s = sparse_labels(lab)
+    >>> s.coords.tolist(), s.values.tolist(), bool((s.dense() == lab).all())
+    ([[1, 2]], [2], True)
+    """
+    arr = read_labels(labels)
+    coords = np.argwhere(arr != 0).astype(np.int64)
+    return SparseLabels(str(path), axes, tuple(int(n) for n in arr.shape), coords, arr[arr != 0])
+
+
+def save_project(
+    path: str | os.PathLike,
+    classifier: PixelClassifier,
+    *,
+    labels: Sequence[SparseLabels] = (),
+    overwrite: bool = False,
+) -> Path:
+    """Write a classifier (and the labels it was trained on) to a project file, atomically.
+
+    Examples
+    --------
+    >>> save_project("cells.gtp.h5", clf, labels=[sparse_labels(lab)])   # doctest: +SKIP
+    """
+    path = Path(path)
+    with atomic_output(path, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as fh:
+        fh.attrs["format"] = FORMAT
+        fh.attrs["format_version"] = FORMAT_VERSION
+        g = fh.create_group("pixel")
+        g.attrs["classes"] = np.asarray(classifier.classes, np.int64)
+        g.attrs["n_channels"] = int(classifier.n_channels)
+        g.attrs["label_names"] = json.dumps(list(classifier.label_names))
+        g.attrs["feature_names"] = json.dumps(list(classifier.feature_names))
+        g.attrs["spacing"] = json.dumps(None if classifier.spacing is None else list(classifier.spacing))
+        sel = g.create_group("selection")
+        sel["scales"] = np.asarray(classifier.selection.scales, np.float64)
+        sel["matrix"] = np.asarray(classifier.selection.matrix, bool)
+        sel["in_2d"] = np.asarray(classifier.selection.in_2d, bool)
+        gforest.save(classifier.forest, g, name="forest")
+        lg = g.create_group("labels")
+        for i, lab in enumerate(labels):
+            e = lg.create_group(f"image{i:04d}")
+            e.attrs["path"] = lab.path
+            e.attrs["axes"] = lab.axes
+            e.attrs["shape"] = np.asarray(lab.shape, np.int64)
+            e.create_dataset("coords", data=lab.coords, compression="gzip")
+            e.create_dataset("values", data=lab.values, compression="gzip")
+    return path
+
+
+def load_project(path: str | os.PathLike) -> Project:
+    """Read a project file written by :func:`train_project` / :func:`save_project`.
+
+    Raises
+    ------
+    MissingInputError
+        No such file.
+    InputError
+        Not a gputrack project, or a newer format version.
+
+    Examples
+    --------
+    >>> project = load_project("cells.gtp.h5")                            # doctest: +SKIP
+    >>> gputrack.pixel.predict(project.classifier, image)                  # doctest: +SKIP
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MissingInputError(f"{path}: project file not found")
+    if not h5py.is_hdf5(path):
+        raise InputError(f"{path}: not a gputrack project (not an HDF5 file)")
+    with h5py.File(path, "r") as fh:
+        if fh.attrs.get("format") != FORMAT or "pixel" not in fh:
+            raise InputError(f"{path}: not a gputrack project (no format={FORMAT!r} attribute)")
+        version = int(fh.attrs["format_version"])
+        if version > FORMAT_VERSION:
+            raise InputError(
+                f"{path}: project format version {version} is newer than this gputrack's ({FORMAT_VERSION}); upgrade"
+            )
+        g = fh["pixel"]
+        sel = FeatureSelection(
+            scales=tuple(float(s) for s in g["selection/scales"][()]),
+            matrix=np.asarray(g["selection/matrix"][()], bool),
+            in_2d=tuple(bool(b) for b in g["selection/in_2d"][()]),
+        )
+        spacing = json.loads(g.attrs["spacing"])
+        clf = PixelClassifier(
+            forest=gforest.load(g, name="forest"),
+            selection=sel,
+            classes=tuple(int(c) for c in g.attrs["classes"]),
+            n_channels=int(g.attrs["n_channels"]),
+            feature_names=tuple(json.loads(g.attrs["feature_names"])),
+            label_names=tuple(json.loads(g.attrs["label_names"])),
+            spacing=None if spacing is None else tuple(spacing),
+        )
+        labels = []
+        for key in sorted(g["labels"]):
+            e = g["labels"][key]
+            labels.append(SparseLabels(
+                path=str(e.attrs["path"]), axes=str(e.attrs["axes"]),
+                shape=tuple(int(n) for n in e.attrs["shape"]),
+                coords=e["coords"][()], values=e["values"][()],
+            ))
+    return Project(path=path, classifier=clf, labels=labels, format_version=version)
+
+
+def train_project(
+    path: str | os.PathLike,
+    images: Any,
+    labels: Any,
+    selection: Any = "all",
+    *,
+    axes: str | None = None,
+    label_names: Sequence[str] | None = None,
+    n_trees: int = 100,
+    random_state: int = 0,
+    device: str | None = "auto",
+    overwrite: bool = False,
+) -> Project:
+    """Train a pixel classifier and write it, with its labels, to a project file.
+
+    Parameters are those of :func:`gputrack.pixel.train`; ``path`` is the project file
+    (HDF5; replaced only with ``overwrite``).
+
+    Returns
+    -------
+    Project
+
+    Examples
+    --------
+    >>> project = train_project("cells.gtp.h5", ["a.tif", "b.tif"],
+    ...                         ["a_labels.png", "b_labels.png"])          # doctest: +SKIP
+    """
+    image_list = list(images) if isinstance(images, (list, tuple)) else [images]
+    label_list = list(labels) if isinstance(labels, (list, tuple)) else [labels]
+    clf = train(image_list, label_list, selection, axes=axes, label_names=label_names, n_trees=n_trees,
+                random_state=random_state, device=device)
+    stored = [
+        sparse_labels(lab, path=str(img) if isinstance(img, (str, os.PathLike)) else "", axes=axes or "")
+        for img, lab in zip(image_list, label_list)
+    ]
+    save_project(path, clf, labels=stored, overwrite=overwrite)
+    return Project(path=Path(path), classifier=clf, labels=stored)
