@@ -142,7 +142,8 @@ def load_project(path: str | os.PathLike) -> Project:
         version = int(fh.attrs["format_version"])
         if version > FORMAT_VERSION:
             raise InputError(
-                f"{path}: project format version {version} is newer than this gputrack's ({FORMAT_VERSION}); upgrade"
+                f"{path}: project format version {version} is newer than this gputrack's "
+                f"({FORMAT_VERSION}); upgrade gputrack"
             )
         g = fh["pixel"]
         sel = FeatureSelection(

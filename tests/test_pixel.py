@@ -58,8 +58,8 @@ def test_forest_matches_sklearn_on_same_samples(trained):
     img, lab, _, _ = trained
     X, y, _ = pixel.training_samples(img, lab, SEL, axes="yx", device="cpu")
     clf = pixel.train(img, lab, SEL, n_trees=15, random_state=3, device="cpu", n_jobs=1)
-    sk = RandomForestClassifier(15, max_features=clf.forest.n_features and int(np.floor(np.sqrt(X.shape[1]) + 0.5)),
-                                random_state=3, n_jobs=1).fit(X, y)
+    mtry = int(np.floor(np.sqrt(X.shape[1]) + 0.5))  # vigra's default, as ours
+    sk = RandomForestClassifier(15, max_features=mtry, random_state=3, n_jobs=1).fit(X, y)
     whole, _ = gfeat.compute(img, SEL, device="cpu")
     ref = sk.predict_proba(whole.reshape(-1, whole.shape[-1])).reshape(img.shape + (2,))
     p = pixel.predict(clf, img, device="cpu")
@@ -137,7 +137,8 @@ def test_area_downsampling_and_upsampling():
     from skimage.transform import resize
 
     up = pexport.upsample_region(ref, (slice(0, 60), slice(0, 90)), (60, 90), order=1)
-    np.testing.assert_allclose(up, resize(ref, (60, 90), order=1, mode="edge", anti_aliasing=False), atol=1e-5)
+    want = resize(ref, (60, 90), order=1, mode="edge", anti_aliasing=False)
+    np.testing.assert_allclose(up, want, atol=1e-5)
 
 
 def test_large_tiff_blocks_crop_and_resume(trained, tmp_path, monkeypatch):
@@ -197,8 +198,8 @@ def test_batch_folder_and_exports(trained, tmp_path):
     np.testing.assert_array_equal(seg, want)
     z = pexport.classify_file(clf, src / "im0.tif", tmp_path / "p.zarr", device="cpu", quiet=True)
     np.testing.assert_array_equal(read_image(z), pixel.predict(clf, img, device="cpu"))
-    t = pexport.classify_file(clf, src / "im0.tif", tmp_path / "s.tif", export="simple-segmentation", scale=0.5,
-                              output_scale="classified", device="cpu", quiet=True)
+    t = pexport.classify_file(clf, src / "im0.tif", tmp_path / "s.tif", export="simple-segmentation",
+                              scale=0.5, output_scale="classified", device="cpu", quiet=True)
     small = pexport.read_scaled(img, "yx", 0.5)
     np.testing.assert_array_equal(read_image(t), pixel.predict(clf, small, output="simple-segmentation",
                                                                device="cpu"))
