@@ -105,3 +105,12 @@ def test_ilp_timeout_returns_best_solution_and_bound():
     assert s.bound is not None and s.bound <= s.energy + 1e-6
     assert s.gap is not None and s.gap <= 0.01 + 1e-9
     assert not constraint_violations(s)
+
+
+def test_ilp_timeout_is_honoured_and_falls_back_to_flow():
+    g, e = _instance(1, n_frames=60, n_objects=80, division_rate=0.02, with_divisions=True)
+    s = solve_ilp(g, e, timeout=0.5)
+    assert s.optimal is False or s.gap <= 1e-6
+    assert not constraint_violations(s)
+    if s.bound is not None:
+        assert s.bound <= s.energy + 1e-6

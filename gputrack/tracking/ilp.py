@@ -57,8 +57,9 @@ def solve_ilp(
     graph, energies
         From :func:`build_graph` and :func:`compute_energies`.
     timeout : float, optional
-        Time limit in seconds (honoured, unlike ilastik's); the best solution found is returned
-        with its bound.
+        Time limit in seconds for the solver (honoured, unlike ilastik's; model building is not
+        counted); the best solution found is returned with the solver's bound, or, if no integer
+        solution was found in time, the flow solver's labelling (``optimal=False``).
     relative_gap : float
         Relative MIP gap at which to stop (ilastik uses 0.01).
     backend : {"highs", "scip", "cp-sat"}
@@ -128,9 +129,21 @@ def solve_ilp(
     if timeout is not None:
         params.time_limit = datetime.timedelta(seconds=float(timeout))
     result = mathopt.solve(model, _BACKENDS[backend], params=params)
+    bound = result.termination.objective_bounds.dual_bound
+    bound = float(bound) if np.isfinite(bound) else None
     if not result.has_primal_feasible_solution():
-        reason = result.termination.reason.name
-        raise InputError(f"ILP solver found no solution ({reason}); try a longer timeout")
+        if timeout is None:
+            reason = result.termination.reason.name
+            raise InputError(f"ILP solver found no solution ({reason})")
+        # time limit hit before a first integer solution: return the flow heuristic's labelling
+        from .flow import solve_flow
+
+        sol = solve_flow(graph, energies)
+        sol.solver = f"ilp-{backend}(timeout)+flow"
+        sol.optimal = False
+        sol.bound = bound
+        sol.seconds = time.perf_counter() - t0
+        return sol
     vals = result.variable_values()
 
     def states(ind):
@@ -145,7 +158,6 @@ def solve_ilp(
         division[i] = vals[d] > 0.5
     energy = total_energy(energies, count, appearance, disappearance, link_value, division)
     reason = result.termination.reason
-    bound = result.termination.objective_bounds.dual_bound
     return Solution(graph, energies, count, appearance, disappearance, link_value, division, energy,
                     solver=f"ilp-{backend}", optimal=reason == mathopt.TerminationReason.OPTIMAL,
-                    bound=float(bound) if np.isfinite(bound) else None, seconds=time.perf_counter() - t0)
+                    bound=bound, seconds=time.perf_counter() - t0)
