@@ -16,6 +16,7 @@ from gputrack.tracking import (
     detections_from_labels,
     geometric_division_probability,
     lineages,
+    relabel,
     solve_flow,
     solve_ilp,
     to_ctc,
@@ -208,6 +209,8 @@ def test_geometric_division_prior_and_ctc_conversion():
     masks, tracks = to_ctc(s, [lab0, lab1])
     assert tracks.values.tolist() == [[1, 0, 0, 0], [2, 1, 1, 1], [3, 1, 1, 1]]
     assert set(np.unique(masks[1])) == {0, 2, 3} and (masks[0][lab0 == 7] == 1).all()
+    lineage_image = relabel(s, [lab0, lab1], by="lineage", first_id=2)
+    assert set(np.unique(lineage_image[1])) == {0, 2}
 
 
 def test_parameter_errors():

@@ -6,7 +6,7 @@ from .energies import Energies, compute_energies, convexify
 from .flow import solve_flow
 from .graph import HypothesesGraph, build_graph
 from .ilp import solve_ilp
-from .lineage import lineages, to_ctc, track_table, write_ctc_result
+from .lineage import lineages, relabel, to_ctc, track_table, write_ctc_result
 from .params import TrackingParameters, animal_parameters
 from .solution import Solution, constraint_violations, total_energy
 from .synthetic import random_walk_detections
@@ -29,6 +29,7 @@ __all__ = [
     "solve_ilp",
     "total_energy",
     "lineages",
+    "relabel",
     "to_ctc",
     "track_table",
     "write_ctc_result",

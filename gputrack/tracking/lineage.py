@@ -113,6 +113,64 @@ def track_table(lineage: pd.DataFrame) -> pd.DataFrame:
     return out[["label", "begin", "end", "parent"]].astype(np.int64)
 
 
+def relabel(
+    solution: Solution,
+    label_frames: Sequence[np.ndarray] | np.ndarray,
+    *,
+    by: str = "track",
+    start: int | None = None,
+    first_id: int = 1,
+    false_detection: int = 0,
+    dtype=np.uint32,
+) -> list[np.ndarray]:
+    """Label images with each object's track id or lineage id (ilastik's "Tracking-Result").
+
+    Parameters
+    ----------
+    solution : Solution
+    label_frames : sequence of arrays
+        The segmentation the detections came from (frame ``k`` = time ``start + k``).
+    by : {"track", "lineage"}
+    start : int, optional
+        Time of the first frame (default: ``attrs["frames"][0]`` of the detections, or 0).
+    first_id : int
+        First id (ilastik uses 2, reserving 1 for false detections).
+    false_detection : int
+        Value of objects the solution switched off (ilastik: 1).
+    dtype : numpy dtype of the output
+
+    Returns
+    -------
+    list of arrays, one per frame; background and objects absent from the table are 0.
+
+    Examples
+    --------
+    >>> from gputrack.tracking import detections_from_labels, track
+    >>> lab = np.zeros((2, 4, 4), int); lab[0, 1, 1] = 5; lab[1, 1, 2] = 9
+    >>> [int(f.max()) for f in relabel(track(detections_from_labels(lab)), lab)]
+    [1, 1]
+    """
+    if by not in ("track", "lineage"):
+        raise InputError(f"relabel: by must be 'track' or 'lineage', got {by!r}")
+    lin = lineages(solution, first_id=first_id)
+    col = "track_id" if by == "track" else "lineage_id"
+    if start is None:
+        start = int(solution.graph.detections.attrs.get("frames", (0, 0))[0])
+    by_t = {t: grp for t, grp in lin.groupby("t")}
+    out = []
+    for k, frame in enumerate(label_frames):
+        lab = np.asarray(frame)
+        lut = np.zeros(int(lab.max()) + 1 if lab.size else 1, dtype)
+        grp = by_t.get(start + k)
+        if grp is not None:
+            labels = grp["label"].to_numpy()
+            ids = grp[col].to_numpy()
+            ok = (labels >= 0) & (labels < lut.size)
+            lut[labels[ok]] = np.where(ids[ok] >= 0, ids[ok], false_detection)
+        out.append(lut[np.clip(lab, 0, None)])
+    return out
+
+
 def to_ctc(
     solution: Solution, label_frames: Sequence[np.ndarray] | np.ndarray, *, start: int | None = None
 ) -> tuple[list[np.ndarray], pd.DataFrame]:
@@ -135,20 +193,9 @@ def to_ctc(
         ``label, begin, end, parent`` (CTC ``res_track.txt`` content).
     """
     lin = lineages(solution, first_id=1)
-    if start is None:
-        start = int(solution.graph.detections.attrs.get("frames", (0, 0))[0])
     if len(lin) and lin["track_id"].max() > np.iinfo(np.uint16).max:
         raise InputError("to_ctc: more than 65535 tracks do not fit CTC's uint16 masks")
-    masks = []
-    by_t = {t: grp for t, grp in lin.groupby("t")}
-    for k, frame in enumerate(label_frames):
-        lab = np.asarray(frame)
-        grp = by_t.get(start + k)
-        lut = np.zeros(int(lab.max()) + 1 if lab.size else 1, np.uint16)
-        if grp is not None:
-            ok = (grp["label"].to_numpy() <= lut.size - 1) & (grp["track_id"].to_numpy() > 0)
-            lut[grp["label"].to_numpy()[ok]] = grp["track_id"].to_numpy()[ok]
-        masks.append(lut[lab])
+    masks = relabel(solution, label_frames, by="track", start=start, dtype=np.uint16)
     return masks, track_table(lin)
 
 
