@@ -43,13 +43,27 @@ _NAME_EXPRESSIONS = tuple(
 _THREADS = 128
 _SHARED_BYTES = 48 * 1024
 _CPU_BLOCK = 1024
+_LANES = 6
 
 
 # --------------------------------------------------------------------------- CPU twin
 
 
+@numba.njit(inline="always", boundscheck=False)
+def _step(X, r, i, f, feature, threshold, left, missing_left):
+    """One traversal step of row ``r`` at node ``i`` (feature ``f``); a leaf stays put."""
+    if f < 0:
+        return i, f
+    v = X[r, f]
+    right = not (v <= threshold[i])
+    if v != v:
+        right = not missing_left[i]
+    i = left[i] + np.int64(right)
+    return i, feature[i]
+
+
 @numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
-def _proba_cpu(X, feature, threshold, left, right, missing_left, roots, value, op_lt, scale, out):
+def _proba_cpu(X, feature, threshold, left, missing_left, roots, value, scale, out):
     n = X.shape[0]
     n_classes = value.shape[1]
     n_trees = roots.shape[0]
@@ -60,26 +74,66 @@ def _proba_cpu(X, feature, threshold, left, right, missing_left, roots, value, o
         acc = np.zeros((stop - start, n_classes), dtype=np.float32)
         for t in range(n_trees):
             root = roots[t]
-            for r in range(start, stop):
-                i = root
-                f = feature[i]
-                # a real branch (not a select): neighbouring pixels mostly take the same
-                # path, so the predictor runs ahead of the loads
+            froot = feature[root]
+            r = start
+            # _LANES rows walk the tree together, one step each per round: their load
+            # chains are independent, so the core overlaps them
+            while r + _LANES <= stop:
+                i0 = i1 = i2 = i3 = i4 = i5 = root
+                f0 = f1 = f2 = f3 = f4 = f5 = froot
+                while (f0 & f1 & f2 & f3 & f4 & f5) >= 0:  # some row is not at a leaf
+                    i0, f0 = _step(X, r, i0, f0, feature, threshold, left, missing_left)
+                    i1, f1 = _step(X, r + 1, i1, f1, feature, threshold, left, missing_left)
+                    i2, f2 = _step(X, r + 2, i2, f2, feature, threshold, left, missing_left)
+                    i3, f3 = _step(X, r + 3, i3, f3, feature, threshold, left, missing_left)
+                    i4, f4 = _step(X, r + 4, i4, f4, feature, threshold, left, missing_left)
+                    i5, f5 = _step(X, r + 5, i5, f5, feature, threshold, left, missing_left)
+                k = r - start
+                l0, l1, l2, l3, l4, l5 = left[i0], left[i1], left[i2], left[i3], left[i4], left[i5]
+                for c in range(n_classes):
+                    acc[k, c] += value[l0, c]
+                    acc[k + 1, c] += value[l1, c]
+                    acc[k + 2, c] += value[l2, c]
+                    acc[k + 3, c] += value[l3, c]
+                    acc[k + 4, c] += value[l4, c]
+                    acc[k + 5, c] += value[l5, c]
+                r += _LANES
+            while r < stop:
+                i, f = root, froot
                 while f >= 0:
-                    v = X[r, f]
-                    if (v < threshold[i]) if op_lt else (v <= threshold[i]):
-                        i = left[i]
-                    elif v != v and missing_left[i]:
-                        i = left[i]
-                    else:
-                        i = right[i]
-                    f = feature[i]
+                    i, f = _step(X, r, i, f, feature, threshold, left, missing_left)
                 row = left[i]
                 for c in range(n_classes):
                     acc[r - start, c] += value[row, c]
+                r += 1
         for r in range(start, stop):
             for c in range(n_classes):
                 out[r, c] = acc[r - start, c] * scale
+
+
+def _cpu_tables(forest: Forest) -> tuple[np.ndarray, ...]:
+    """Node tables of the CPU twin (built once, cached): the split test is always ``<=``.
+
+    For float32 ``x`` and ``t``, ``x < t`` holds exactly when ``x <= nextafter(t, -inf)``
+    (and never when ``t = -inf``: that threshold becomes NaN, which no ``x <= NaN`` passes),
+    so ``"lt"`` forests are rewritten into ``"le"`` ones that take the same decisions.
+    """
+    cached = forest._cache.get("cpu")
+    if cached is None:
+        threshold = np.ascontiguousarray(forest.threshold, dtype=np.float32)
+        if forest.op == "lt":
+            threshold = np.nextafter(threshold, np.float32(-np.inf))
+            threshold[np.isneginf(forest.threshold)] = np.nan
+        cached = (
+            np.ascontiguousarray(forest.feature, dtype=np.int32),
+            threshold,
+            np.ascontiguousarray(forest.left, dtype=np.int32),
+            np.ascontiguousarray(forest.missing_left, dtype=np.bool_),
+            forest.tree_offsets[:-1].astype(np.int64),
+            np.ascontiguousarray(forest.value, dtype=np.float32),
+        )
+        forest._cache["cpu"] = cached
+    return cached
 
 
 def _predict_cpu(forest: Forest, X: np.ndarray) -> np.ndarray:
@@ -87,20 +141,7 @@ def _predict_cpu(forest: Forest, X: np.ndarray) -> np.ndarray:
     out = np.empty((X.shape[0], forest.n_classes), dtype=np.float32)
     if X.shape[0] == 0:
         return out
-    roots = forest.tree_offsets[:-1].astype(np.int64)
-    _proba_cpu(
-        X,
-        forest.feature,
-        forest.threshold,
-        forest.left,
-        forest.right,
-        forest.missing_left,
-        roots,
-        forest.value,
-        forest.op == "lt",
-        np.float32(1.0 / forest.n_trees),
-        out,
-    )
+    _proba_cpu(X, *_cpu_tables(forest), np.float32(1.0 / forest.n_trees), out)
     return out
 
 
