@@ -15,7 +15,7 @@ Usage::
     python bench/features.py --quick         # 512^2 and 96^3
     python bench/features.py --size 1024 --size3d 128 --out bench/results/features.json
 
-Volumes larger than ``--whole-max`` pixels (default 128^3) are computed by gputrack block
+3-D volumes larger than ``--whole-max`` pixels (default 128^3) are computed by gputrack block
 by block through ``iter_feature_blocks`` (blocks of ``--block-z`` planes, the whole y-x
 extent; each block is consumed and dropped, as when streaming to a file), so the 256^3
 case fits in memory; the scipy and skimage peers, which hold everything in memory, are then
@@ -127,7 +127,7 @@ def main(argv=None) -> dict:
     p.add_argument("--quick", action="store_true", help="512^2 and 96^3, for a run of a minute or two")
     p.add_argument("--no-peers", action="store_true", help="time gputrack only")
     p.add_argument("--whole-max", type=int, default=128**3,
-                   help="pixels above which gputrack runs blockwise and peers on a crop (default 128^3)")
+                   help="3-D pixels above which gputrack runs blockwise and peers on a crop (default 128^3)")
     p.add_argument("--block-z", type=int, default=128, help="z planes per block in blockwise mode")
     p.add_argument("--out", default="bench/results/features.json")
     args = p.parse_args(argv)
@@ -144,7 +144,7 @@ def main(argv=None) -> dict:
         n_px = img.size
         n_ch = len(gf.feature_names(img.shape, "all"))
         entry = {"case": name, "shape": list(img.shape), "pixels": n_px, "channels": n_ch}
-        blockwise = n_px > args.whole_max
+        blockwise = img.ndim == 3 and n_px > args.whole_max
         block = (min(args.block_z, img.shape[0]),) + img.shape[1:] if blockwise else None
         entry["mode"] = f"blockwise {list(block)}, blocks dropped" if blockwise else "whole image"
         for dev in devices:

@@ -278,9 +278,7 @@ def feature_stack(
         y1 = min(y0 + height, ny)
         strip = planes[:, :, :, : y1 - y0]
         _fill_planes(image, selection, layout, sp, device, strip, y0, y1)
-        for t in range(nt):
-            for z in range(nz):
-                _interleave(strip[:, t, z].reshape(n_out, -1), out[t, z, y0:y1].reshape(-1, n_out))
+        _interleave_rows(strip.reshape(n_out, nt * nz, y1 - y0, nx), out.reshape(nt * nz, ny, nx, n_out), y0)
     return out
 
 
@@ -336,16 +334,17 @@ def _fill_planes(image, selection, layout, sp, device, planes, y0, y1) -> None:
 
 
 @numba.njit(parallel=True, cache=True)
-def _interleave(planes, out):  # pragma: no cover - compiled
-    """out[i, k] = planes[k, i], in cache-sized pixel tiles (a blocked transpose)."""
-    n_feat, n = planes.shape
-    tile = 2048
-    for b in numba.prange((n + tile - 1) // tile):
-        lo = b * tile
-        hi = min(lo + tile, n)
+def _interleave_rows(planes, out, y0):  # pragma: no cover - compiled
+    """``out[m, y0 + i, x, k] = planes[k, m, i, x]``, one output row (all channels) per task."""
+    n_feat, n_m, n_rows, nx = planes.shape
+    for task in numba.prange(n_m * n_rows):
+        m = task // n_rows
+        i = task - m * n_rows
+        dst = out[m, y0 + i]
         for k in range(n_feat):
-            for i in range(lo, hi):
-                out[i, k] = planes[k, i]
+            src = planes[k, m, i]
+            for x in range(nx):
+                dst[x, k] = src[x]
 
 
 def _channel_layout(selection: FeatureSelection, nz: int, nc: int) -> list[tuple[str, float, int, int, int]]:
