@@ -50,46 +50,58 @@ _LANES = 6
 
 
 @numba.njit(inline="always", boundscheck=False)
-def _step(X, r, i, f, feature, threshold, left, missing_left):
-    """One traversal step of row ``r`` at node ``i`` (feature ``f``); a leaf stays put."""
+def _step(X, base, i, f, feature, threshold, left, missing_left):
+    """One traversal step of the row at ``X[base:]`` from node ``i`` (feature ``f``).
+
+    A leaf (``f < 0``) stays put. Indices are unsigned so that numba emits no
+    negative-index wraparound.
+    """
     if f < 0:
         return i, f
-    v = X[r, f]
+    v = X[base + np.uint64(f)]
     right = not (v <= threshold[i])
     if v != v:
         right = not missing_left[i]
-    i = left[i] + np.int64(right)
+    i = np.uint64(left[i]) + np.uint64(right)
     return i, feature[i]
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
 def _proba_cpu(X, feature, threshold, left, missing_left, roots, value, scale, out):
-    n = X.shape[0]
+    n, n_features = X.shape
     n_classes = value.shape[1]
     n_trees = roots.shape[0]
+    flat = X.reshape(-1)
     n_blocks = (n + _CPU_BLOCK - 1) // _CPU_BLOCK
     for b in numba.prange(n_blocks):
         start = b * _CPU_BLOCK
         stop = min(n, start + _CPU_BLOCK)
         acc = np.zeros((stop - start, n_classes), dtype=np.float32)
         for t in range(n_trees):
-            root = roots[t]
+            root = np.uint64(roots[t])
             froot = feature[root]
             r = start
             # _LANES rows walk the tree together, one step each per round: their load
             # chains are independent, so the core overlaps them
             while r + _LANES <= stop:
+                b0 = np.uint64(r * n_features)
+                b1 = b0 + np.uint64(n_features)
+                b2 = b1 + np.uint64(n_features)
+                b3 = b2 + np.uint64(n_features)
+                b4 = b3 + np.uint64(n_features)
+                b5 = b4 + np.uint64(n_features)
                 i0 = i1 = i2 = i3 = i4 = i5 = root
                 f0 = f1 = f2 = f3 = f4 = f5 = froot
                 while (f0 & f1 & f2 & f3 & f4 & f5) >= 0:  # some row is not at a leaf
-                    i0, f0 = _step(X, r, i0, f0, feature, threshold, left, missing_left)
-                    i1, f1 = _step(X, r + 1, i1, f1, feature, threshold, left, missing_left)
-                    i2, f2 = _step(X, r + 2, i2, f2, feature, threshold, left, missing_left)
-                    i3, f3 = _step(X, r + 3, i3, f3, feature, threshold, left, missing_left)
-                    i4, f4 = _step(X, r + 4, i4, f4, feature, threshold, left, missing_left)
-                    i5, f5 = _step(X, r + 5, i5, f5, feature, threshold, left, missing_left)
+                    i0, f0 = _step(flat, b0, i0, f0, feature, threshold, left, missing_left)
+                    i1, f1 = _step(flat, b1, i1, f1, feature, threshold, left, missing_left)
+                    i2, f2 = _step(flat, b2, i2, f2, feature, threshold, left, missing_left)
+                    i3, f3 = _step(flat, b3, i3, f3, feature, threshold, left, missing_left)
+                    i4, f4 = _step(flat, b4, i4, f4, feature, threshold, left, missing_left)
+                    i5, f5 = _step(flat, b5, i5, f5, feature, threshold, left, missing_left)
                 k = r - start
-                l0, l1, l2, l3, l4, l5 = left[i0], left[i1], left[i2], left[i3], left[i4], left[i5]
+                l0, l1, l2 = np.uint64(left[i0]), np.uint64(left[i1]), np.uint64(left[i2])
+                l3, l4, l5 = np.uint64(left[i3]), np.uint64(left[i4]), np.uint64(left[i5])
                 for c in range(n_classes):
                     acc[k, c] += value[l0, c]
                     acc[k + 1, c] += value[l1, c]
@@ -99,10 +111,10 @@ def _proba_cpu(X, feature, threshold, left, missing_left, roots, value, scale, o
                     acc[k + 5, c] += value[l5, c]
                 r += _LANES
             while r < stop:
-                i, f = root, froot
+                i, f, base = root, froot, np.uint64(r * n_features)
                 while f >= 0:
-                    i, f = _step(X, r, i, f, feature, threshold, left, missing_left)
-                row = left[i]
+                    i, f = _step(flat, base, i, f, feature, threshold, left, missing_left)
+                row = np.uint64(left[i])
                 for c in range(n_classes):
                     acc[r - start, c] += value[row, c]
                 r += 1
