@@ -43,104 +43,138 @@ _NAME_EXPRESSIONS = tuple(
 _THREADS = 128
 _SHARED_BYTES = 48 * 1024
 _CPU_BLOCK = 1024
-_LANES = 6
 
 
 # --------------------------------------------------------------------------- CPU twin
 
 
 @numba.njit(inline="always", boundscheck=False)
-def _step(X, base, i, f, feature, threshold, left, missing_left):
-    """One traversal step of the row at ``X[base:]`` from node ``i`` (feature ``f``).
+def _step(X, base, i, code, feature, threshold, left, missing_left, check_nan):
+    """One traversal step of the row at ``X[base:]`` from node ``i`` (feature code ``code``).
 
-    A leaf (``f < 0``) stays put. Indices are unsigned so that numba emits no
-    negative-index wraparound.
+    Leaves absorb (see :func:`_cpu_tables`), so a row already at its leaf stays there and
+    the step needs no branch. Indices are unsigned: numba emits no wraparound code.
     """
-    if f < 0:
-        return i, f
-    v = X[base + np.uint64(f)]
+    v = X[base + np.uint64(code & 0x7FFFFFFF)]
     right = not (v <= threshold[i])
-    if v != v:
-        right = not missing_left[i]
+    if check_nan:
+        if v != v:
+            right = not missing_left[i]
     i = np.uint64(left[i]) + np.uint64(right)
     return i, feature[i]
 
 
-@numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
-def _proba_cpu(X, feature, threshold, left, missing_left, roots, value, scale, out):
-    n, n_features = X.shape
+@numba.njit(inline="always", boundscheck=False)
+def _walk_block(X, n_features, start, stop, tables, acc, check_nan):
+    """Add the leaf distributions of rows ``start:stop`` over all trees, in tree order."""
+    feature, threshold, left, missing_left, leaf_row, roots, value = tables
     n_classes = value.shape[1]
-    n_trees = roots.shape[0]
+    nf = np.uint64(n_features)
+    for t in range(roots.shape[0]):
+        root = np.uint64(roots[t])
+        froot = feature[root]
+        r = start
+        # 8 rows walk the tree together, one step each per round: their load chains are
+        # independent, so the core overlaps them; the round loop ends when all 8 sit on a
+        # leaf (every feature code negative)
+        while r + 8 <= stop:
+            b0 = np.uint64(r) * nf
+            b1 = b0 + nf
+            b2 = b1 + nf
+            b3 = b2 + nf
+            b4 = b3 + nf
+            b5 = b4 + nf
+            b6 = b5 + nf
+            b7 = b6 + nf
+            i0 = i1 = i2 = i3 = i4 = i5 = i6 = i7 = root
+            f0 = f1 = f2 = f3 = f4 = f5 = f6 = f7 = froot
+            while (f0 & f1 & f2 & f3 & f4 & f5 & f6 & f7) >= 0:
+                i0, f0 = _step(X, b0, i0, f0, feature, threshold, left, missing_left, check_nan)
+                i1, f1 = _step(X, b1, i1, f1, feature, threshold, left, missing_left, check_nan)
+                i2, f2 = _step(X, b2, i2, f2, feature, threshold, left, missing_left, check_nan)
+                i3, f3 = _step(X, b3, i3, f3, feature, threshold, left, missing_left, check_nan)
+                i4, f4 = _step(X, b4, i4, f4, feature, threshold, left, missing_left, check_nan)
+                i5, f5 = _step(X, b5, i5, f5, feature, threshold, left, missing_left, check_nan)
+                i6, f6 = _step(X, b6, i6, f6, feature, threshold, left, missing_left, check_nan)
+                i7, f7 = _step(X, b7, i7, f7, feature, threshold, left, missing_left, check_nan)
+            k = r - start
+            l0, l1 = np.uint64(leaf_row[i0]), np.uint64(leaf_row[i1])
+            l2, l3 = np.uint64(leaf_row[i2]), np.uint64(leaf_row[i3])
+            l4, l5 = np.uint64(leaf_row[i4]), np.uint64(leaf_row[i5])
+            l6, l7 = np.uint64(leaf_row[i6]), np.uint64(leaf_row[i7])
+            for c in range(n_classes):
+                acc[k, c] += value[l0, c]
+                acc[k + 1, c] += value[l1, c]
+                acc[k + 2, c] += value[l2, c]
+                acc[k + 3, c] += value[l3, c]
+                acc[k + 4, c] += value[l4, c]
+                acc[k + 5, c] += value[l5, c]
+                acc[k + 6, c] += value[l6, c]
+                acc[k + 7, c] += value[l7, c]
+            r += 8
+        while r < stop:
+            i, f, base = root, froot, np.uint64(r) * nf
+            while f >= 0:
+                i, f = _step(X, base, i, f, feature, threshold, left, missing_left, check_nan)
+            row = np.uint64(leaf_row[i])
+            for c in range(n_classes):
+                acc[r - start, c] += value[row, c]
+            r += 1
+
+
+@numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+def _proba_cpu(X, tables, scale, out):
+    n, n_features = X.shape
+    n_classes = out.shape[1]
     flat = X.reshape(-1)
     n_blocks = (n + _CPU_BLOCK - 1) // _CPU_BLOCK
     for b in numba.prange(n_blocks):
         start = b * _CPU_BLOCK
         stop = min(n, start + _CPU_BLOCK)
         acc = np.zeros((stop - start, n_classes), dtype=np.float32)
-        for t in range(n_trees):
-            root = np.uint64(roots[t])
-            froot = feature[root]
-            r = start
-            # _LANES rows walk the tree together, one step each per round: their load
-            # chains are independent, so the core overlaps them
-            while r + _LANES <= stop:
-                b0 = np.uint64(r * n_features)
-                b1 = b0 + np.uint64(n_features)
-                b2 = b1 + np.uint64(n_features)
-                b3 = b2 + np.uint64(n_features)
-                b4 = b3 + np.uint64(n_features)
-                b5 = b4 + np.uint64(n_features)
-                i0 = i1 = i2 = i3 = i4 = i5 = root
-                f0 = f1 = f2 = f3 = f4 = f5 = froot
-                while (f0 & f1 & f2 & f3 & f4 & f5) >= 0:  # some row is not at a leaf
-                    i0, f0 = _step(flat, b0, i0, f0, feature, threshold, left, missing_left)
-                    i1, f1 = _step(flat, b1, i1, f1, feature, threshold, left, missing_left)
-                    i2, f2 = _step(flat, b2, i2, f2, feature, threshold, left, missing_left)
-                    i3, f3 = _step(flat, b3, i3, f3, feature, threshold, left, missing_left)
-                    i4, f4 = _step(flat, b4, i4, f4, feature, threshold, left, missing_left)
-                    i5, f5 = _step(flat, b5, i5, f5, feature, threshold, left, missing_left)
-                k = r - start
-                l0, l1, l2 = np.uint64(left[i0]), np.uint64(left[i1]), np.uint64(left[i2])
-                l3, l4, l5 = np.uint64(left[i3]), np.uint64(left[i4]), np.uint64(left[i5])
-                for c in range(n_classes):
-                    acc[k, c] += value[l0, c]
-                    acc[k + 1, c] += value[l1, c]
-                    acc[k + 2, c] += value[l2, c]
-                    acc[k + 3, c] += value[l3, c]
-                    acc[k + 4, c] += value[l4, c]
-                    acc[k + 5, c] += value[l5, c]
-                r += _LANES
-            while r < stop:
-                i, f, base = root, froot, np.uint64(r * n_features)
-                while f >= 0:
-                    i, f = _step(flat, base, i, f, feature, threshold, left, missing_left)
-                row = np.uint64(left[i])
-                for c in range(n_classes):
-                    acc[r - start, c] += value[row, c]
-                r += 1
+        has_nan = False
+        for j in range(start * n_features, stop * n_features):
+            has_nan |= flat[j] != flat[j]
+        # two compiled walks: the common one without the per-step NaN test
+        if has_nan:
+            _walk_block(flat, n_features, start, stop, tables, acc, True)
+        else:
+            _walk_block(flat, n_features, start, stop, tables, acc, False)
         for r in range(start, stop):
             for c in range(n_classes):
                 out[r, c] = acc[r - start, c] * scale
 
 
 def _cpu_tables(forest: Forest) -> tuple[np.ndarray, ...]:
-    """Node tables of the CPU twin (built once, cached): the split test is always ``<=``.
+    """Node tables of the CPU twin, built once per forest and cached.
 
-    For float32 ``x`` and ``t``, ``x < t`` holds exactly when ``x <= nextafter(t, -inf)``
-    (and never when ``t = -inf``: that threshold becomes NaN, which no ``x <= NaN`` passes),
-    so ``"lt"`` forests are rewritten into ``"le"`` ones that take the same decisions.
+    ``(feature, threshold, left, missing_left, leaf_row, roots, value)``, rewritten from the
+    forest's so that one branch-free step serves every node:
+
+    - the split test is always ``x <= threshold``: for float32 ``x`` and ``t``, ``x < t``
+      holds exactly when ``x <= nextafter(t, -inf)`` (never when ``t = -inf``, which
+      becomes NaN: no ``x <= NaN`` passes), so ``"lt"`` forests take the same decisions;
+    - leaves absorb: feature code ``INT32_MIN`` (negative, and column 0 once the sign bit
+      is masked), threshold ``+inf``, ``left`` = the leaf itself and NaN going left, so any
+      further step stays on the leaf; ``leaf_row`` keeps the row of its distribution.
     """
     cached = forest._cache.get("cpu")
     if cached is None:
+        leaf = forest.feature < 0
         threshold = np.ascontiguousarray(forest.threshold, dtype=np.float32)
         if forest.op == "lt":
+            neg_inf = np.isneginf(threshold)
             threshold = np.nextafter(threshold, np.float32(-np.inf))
-            threshold[np.isneginf(forest.threshold)] = np.nan
+            threshold[neg_inf] = np.nan
+        threshold = np.where(leaf, np.float32(np.inf), threshold).astype(np.float32)
+        feature = np.where(leaf, np.iinfo(np.int32).min, forest.feature).astype(np.int32)
+        left = np.where(leaf, np.arange(forest.n_nodes), forest.left).astype(np.int32)
         cached = (
-            np.ascontiguousarray(forest.feature, dtype=np.int32),
+            feature,
             threshold,
+            left,
+            (forest.missing_left | leaf).astype(np.bool_),
             np.ascontiguousarray(forest.left, dtype=np.int32),
-            np.ascontiguousarray(forest.missing_left, dtype=np.bool_),
             forest.tree_offsets[:-1].astype(np.int64),
             np.ascontiguousarray(forest.value, dtype=np.float32),
         )
@@ -153,7 +187,7 @@ def _predict_cpu(forest: Forest, X: np.ndarray) -> np.ndarray:
     out = np.empty((X.shape[0], forest.n_classes), dtype=np.float32)
     if X.shape[0] == 0:
         return out
-    _proba_cpu(X, *_cpu_tables(forest), np.float32(1.0 / forest.n_trees), out)
+    _proba_cpu(X, _cpu_tables(forest), np.float32(1.0 / forest.n_trees), out)
     return out
 
 
