@@ -205,6 +205,115 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- pixel
+
+
+def _selection(values: Sequence[str] | None):
+    """``--features all`` or ``Feature=s1,s2 ...`` pairs -> a selection for gputrack.features."""
+    from .errors import InputError  # noqa: PLC0415
+
+    if not values or values == ["all"]:
+        return "all"
+    selection: dict[str, list[float]] = {}
+    for item in values:
+        name, _, scales = item.partition("=")
+        try:
+            selection[name] = [float(s) for s in scales.split(",") if s]
+        except ValueError:
+            raise InputError(
+                f"--features {item!r}: expected FEATURE=s1,s2 (e.g. GaussianSmoothing=0.3,1.0)"
+            ) from None
+        if not selection[name]:
+            raise InputError(f"--features {item!r}: no scales given (FEATURE=s1,s2)")
+    return selection
+
+
+def cmd_pixel_train(args: argparse.Namespace) -> int:
+    """Train a pixel classifier from images + sparse labels; write the project file."""
+    from .errors import InputError  # noqa: PLC0415
+    from .project import train_project  # noqa: PLC0415
+
+    if len(args.images) != len(args.labels):
+        raise InputError(
+            f"{len(args.images)} images but {len(args.labels)} label files: give one label file per image"
+        )
+    t0 = time.perf_counter()
+    project = train_project(
+        args.out,
+        list(args.images),
+        list(args.labels),
+        _selection(args.features),
+        axes=args.axes,
+        label_names=args.label_names,
+        n_trees=args.trees,
+        random_state=args.seed,
+        device=args.device,
+        overwrite=args.overwrite,
+    )
+    clf = project.classifier
+    _say(
+        args,
+        f"trained {clf.forest.n_trees} trees on {len(clf.feature_names)} features, "
+        f"classes {list(clf.classes)} in {time.perf_counter() - t0:.1f} s -> {args.out}",
+    )
+    return 0
+
+
+def cmd_pixel_predict(args: argparse.Namespace) -> int:
+    """Classify images with a project file or an ilastik project; write the chosen export."""
+    from .errors import InputError  # noqa: PLC0415
+    from .pixel import classify_file, classify_files, predict_ilp  # noqa: PLC0415
+
+    block = tuple(args.block_size) if args.block_size else None
+    t0 = time.perf_counter()
+    if args.ilp:
+        if args.scale != 1.0:
+            raise InputError(
+                "--scale is not available with --ilp (the project's features are defined at its scale)"
+            )
+        written = predict_ilp(
+            args.ilp,
+            list(args.images) or None,
+            args.out,
+            retrain=args.retrain,
+            export=args.export,
+            format=args.format,
+            axes=args.axes,
+            raw_data=list(args.raw_data) if args.raw_data else None,
+            block_shape=block,
+            device=args.device,
+            overwrite=args.overwrite,
+            glasbey=args.glasbey,
+        )
+    else:
+        if not args.project:
+            raise InputError("give --project PROJECT.h5 (from 'gputrack pixel train') or --ilp PROJECT.ilp")
+        if not args.images:
+            raise InputError("no images to classify: pass image files or a folder")
+        from .project import load_project  # noqa: PLC0415
+
+        clf = load_project(args.project).classifier
+        options = dict(
+            export=args.export,
+            axes=args.axes,
+            scale=args.scale,
+            output_scale=args.output_scale,
+            glasbey=args.glasbey,
+            block_size=block,
+            device=args.device,
+            overwrite=args.overwrite,
+            quiet=args.quiet,
+        )
+        out = Path(args.out)
+        if len(args.images) == 1 and Path(args.images[0]).is_file() and out.suffix:
+            written = [classify_file(clf, args.images[0], out, **options)]
+        else:
+            written = classify_files(clf, list(args.images), out, format=args.format, **options)
+    seconds = time.perf_counter() - t0
+    _say(args, f"{args.export}: {len(written)} output(s) in {seconds:.1f} s -> {args.out}")
+    return 0
+
+
 # --------------------------------------------------------------------------- objects
 
 
@@ -334,6 +443,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project", help="PROJECT.ilp")
     p.add_argument("--raw-data", nargs="+", help="raw data per lane, replacing the project's paths")
     p.set_defaults(func=cmd_ilp_info)
+
+    p = sub.add_parser("pixel", help="pixel classification: train, predict (ilastik projects too)")
+    pixel_sub = p.add_subparsers(dest="pixel_command", metavar="ACTION", required=True)
+    q = pixel_sub.add_parser("train", help="train a forest on images + sparse labels -> project file")
+    _common(q)
+    q.add_argument("--images", nargs="+", required=True, help="training images")
+    q.add_argument("--labels", nargs="+", required=True, help="label images (0 = unlabelled), one per image")
+    q.add_argument("--out", required=True, help="project file (HDF5) to write")
+    q.add_argument("--features", nargs="+", help="'all' (default) or FEATURE=s1,s2 ...")
+    q.add_argument("--axes", help="axes of the images (guessed when absent)")
+    q.add_argument("--label-names", nargs="+", help="names of the classes 1, 2, ...")
+    q.add_argument("--trees", type=int, default=100)
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=cmd_pixel_train)
+    q = pixel_sub.add_parser("predict", help="classify images with a project file or an ilastik .ilp")
+    _common(q)
+    q.add_argument("images", nargs="*", help="image files or folders (default with --ilp: its lanes)")
+    q.add_argument("--project", help="project file from 'gputrack pixel train'")
+    q.add_argument("--ilp", help="ilastik pixel-classification project (runs its stored forest)")
+    q.add_argument("--retrain", action="store_true", help="with --ilp: train our forest on its labels")
+    q.add_argument(
+        "--raw-data", nargs="+", help="with --ilp: raw data per lane, replacing the project's paths"
+    )
+    q.add_argument("--out", required=True, help="output file (one image) or folder")
+    q.add_argument(
+        "--export",
+        choices=("probabilities", "simple-segmentation", "uncertainty"),
+        default="probabilities",
+    )
+    q.add_argument(
+        "--format", choices=("h5", "tif", "png", "zarr"), default="h5", help="output format (folders)"
+    )
+    q.add_argument("--glasbey", action="store_true", help="PNG segmentation with a Glasbey palette")
+    q.add_argument("--scale", type=float, default=1.0, help="resize factor before classification (e.g. 0.2)")
+    q.add_argument("--output-scale", choices=("input", "classified"), default="input")
+    q.add_argument(
+        "--block-size", type=int, nargs="+", help="block shape (y x or z y x); default from memory"
+    )
+    q.add_argument("--axes", help="axes of the images (guessed when absent)")
+    q.set_defaults(func=cmd_pixel_predict)
 
     p = sub.add_parser("segment", help="threshold + size filter: probabilities or a mask -> labels")
     _common(p)

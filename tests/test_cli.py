@@ -205,3 +205,59 @@ def test_objects_features_from_ctc_folders(tmp_path):
     )
     assert_one_line_error(result, "short")
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_pixel_train_and_predict_equal_the_api(tmp_path):
+    from gputrack import pixel
+    from gputrack.datasets import synthetic_timelapse
+    from gputrack.io.images import read_image, write_image
+
+    data = synthetic_timelapse(n_frames=3, seed=1)
+    write_image(tmp_path / "img0.tif", data.raw[0], axes="yx")
+    write_image(tmp_path / "lab0.png", data.scribbles[0], axes="yx")
+    write_image(tmp_path / "img2.tif", data.raw[2], axes="yx")
+    features = ["GaussianSmoothing=0.7,1.6", "HessianOfGaussianEigenvalues=1.6"]
+    train = ["pixel", "train", "--images", str(tmp_path / "img0.tif"), "--labels", str(tmp_path / "lab0.png")]
+    assert (
+        main([*train, "--out", str(tmp_path / "p.h5"), "--features", *features, "--trees", "10", "--quiet"])
+        == 0
+    )
+    seg = tmp_path / "seg.png"
+    predict = ["pixel", "predict", str(tmp_path / "img2.tif"), "--project", str(tmp_path / "p.h5")]
+    assert main([*predict, "--out", str(seg), "--export", "simple-segmentation", "--quiet"]) == 0
+    clf = pixel.train(
+        [data.raw[0]],
+        [data.scribbles[0]],
+        {"GaussianSmoothing": [0.7, 1.6], "HessianOfGaussianEigenvalues": [1.6]},
+        n_trees=10,
+        random_state=0,
+    )
+    expected = pixel.predict(clf, data.raw[2], output="simple-segmentation")
+    np.testing.assert_array_equal(read_image(seg), expected)
+    # the segmentation finds the GT foreground (class 2 = foreground scribbles)
+    fg, gt = read_image(seg) == 2, data.labels[2] > 0
+    assert (fg & gt).sum() / (fg | gt).sum() > 0.8
+    # existing output is not replaced without --overwrite
+    result = run_cli(*predict, "--out", str(seg), "--export", "simple-segmentation")
+    assert_one_line_error(result, "seg.png", "overwrite")
+
+
+def test_pixel_predict_with_ilastik_project(pixel_project, tmp_path):
+    import h5py
+
+    out = tmp_path / "res"
+    args = [
+        "pixel",
+        "predict",
+        str(pixel_project / "Data_1channel.png"),
+        "--ilp",
+        str(pixel_project / "PixelClass.ilp"),
+    ]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    [written] = list(out.iterdir())
+    with h5py.File(written) as f:
+        ours = f["exported_data"][()]
+    ref = np.load(pixel_project / "res-Data_1channel_pc1xyc.npy")
+    assert ours.shape[-1] == ref.shape[-1]
+    agree = (ours.reshape(-1, ours.shape[-1]).argmax(1) == ref.reshape(-1, ref.shape[-1]).argmax(1)).mean()
+    assert agree >= 0.9999

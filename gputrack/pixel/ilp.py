@@ -21,7 +21,9 @@ import numpy as np
 from .. import forest as gforest
 from ..errors import InputError, MissingInputError
 from ..features import normalize_selection
+from ..io.axes import guess_axes
 from ..io.ilp import IlpProject, label_image, open_lane, read_ilp
+from ..io.images import open_image
 from .classifier import EXPORTS, PixelClassifier, as_image, predict, train
 
 
@@ -187,6 +189,14 @@ def predict_chain(
     return previous
 
 
+def _image_axes(image: Any) -> str:
+    """Axes of an image file (from its metadata) or of an array (guessed from its shape)."""
+    if isinstance(image, (str, os.PathLike)):
+        with open_image(image) as source:
+            return source.axes
+    return guess_axes(np.shape(image))
+
+
 def predict_ilp(
     ilp_path: str | os.PathLike,
     images: Sequence[Any] | Any | None = None,
@@ -274,7 +284,7 @@ def predict_ilp(
         items = []
         for j, img in enumerate(seq):
             stem = Path(img).stem if isinstance(img, (str, os.PathLike)) else f"image{j}"
-            items.append((img, axes, stem))
+            items.append((img, axes or _image_axes(img), stem))
     results = []
     for img, img_axes, stem in items:
         result = predict_chain(classifiers, img, axes=img_axes, output=export,
