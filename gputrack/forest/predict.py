@@ -43,6 +43,7 @@ _NAME_EXPRESSIONS = tuple(
 _THREADS = 128
 _SHARED_BYTES = 48 * 1024
 _CPU_BLOCK = 1024
+_CPU_CHUNK = 4
 
 
 # --------------------------------------------------------------------------- CPU twin
@@ -187,7 +188,13 @@ def _predict_cpu(forest: Forest, X: np.ndarray) -> np.ndarray:
     out = np.empty((X.shape[0], forest.n_classes), dtype=np.float32)
     if X.shape[0] == 0:
         return out
-    _proba_cpu(X, _cpu_tables(forest), np.float32(1.0 / forest.n_trees), out)
+    # blocks handed out a few at a time, not split evenly up front: a thread that the OS
+    # pauses on a busy machine does not hold the others up
+    previous = numba.set_parallel_chunksize(_CPU_CHUNK)
+    try:
+        _proba_cpu(X, _cpu_tables(forest), np.float32(1.0 / forest.n_trees), out)
+    finally:
+        numba.set_parallel_chunksize(previous)
     return out
 
 
