@@ -64,12 +64,23 @@ def _knn_pairs(query: np.ndarray, ref: np.ndarray, k: int, max_distance: float, 
         qi = np.repeat(np.arange(query.shape[0]), ref.shape[0])
         ri = np.tile(np.arange(ref.shape[0]), query.shape[0])
         return qi, ri, np.linalg.norm(query[qi] - ref[ri], axis=1)
-    d, idx = cKDTree(ref).query(query, k=kk)
+    d, idx = cKDTree(ref).query(query, k=kk, distance_upper_bound=max_distance, workers=-1)
     d = d.reshape(query.shape[0], kk)
     idx = idx.reshape(query.shape[0], kk)
     keep = d < max_distance
     qi = np.nonzero(keep)[0]
     return qi, idx[keep], d[keep]
+
+
+def _unique_sorted(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an integer array (sort + neighbour test; np.unique is far slower here)."""
+    s = np.sort(keys)
+    if s.size == 0:
+        return s
+    first = np.empty(s.size, bool)
+    first[0] = True
+    np.not_equal(s[1:], s[:-1], out=first[1:])
+    return s[first]
 
 
 def build_graph(
@@ -135,7 +146,7 @@ def build_graph(
     if srcs:
         src = np.concatenate(srcs).astype(np.int64)
         dst = np.concatenate(dsts).astype(np.int64)
-        key = np.unique(src * t.size + dst)
+        key = _unique_sorted(src * t.size + dst)
         src, dst = key // t.size, key % t.size
     else:
         src = np.zeros(0, np.int64)
