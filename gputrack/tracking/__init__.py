@@ -7,12 +7,23 @@ from .flow import solve_flow
 from .graph import HypothesesGraph, build_graph
 from .ilp import solve_ilp
 from .lineage import lineages, relabel, to_ctc, track_table, write_ctc_result
+from .mergers import resolve_mergers, split_object
 from .params import TrackingParameters, animal_parameters
+from .pipeline import check_sequence, track_labels
+from .result import FORMAT_VERSION, TrackingResult, load_result, save_result
 from .solution import Solution, constraint_violations, total_energy
 from .synthetic import random_walk_detections
 from .track import track
 
 __all__ = [
+    "FORMAT_VERSION",
+    "TrackingResult",
+    "check_sequence",
+    "load_result",
+    "resolve_mergers",
+    "save_result",
+    "split_object",
+    "track_labels",
     "Energies",
     "HypothesesGraph",
     "Solution",

@@ -37,7 +37,7 @@ def track(
     scales, shape
         Pixel size (z, y, x) and spatial image shape (field of view).
     timeout : float, optional
-        ILP time limit in seconds.
+        ILP time limit in seconds (> 0; InputError otherwise).
 
     Returns
     -------
@@ -50,6 +50,8 @@ def track(
     [1]
     """
     params = params or TrackingParameters()
+    if timeout is not None and not timeout > 0:
+        raise InputError(f"timeout must be a positive number of seconds, got {timeout}")
     graph = build_graph(detections, params, scales=scales)
     energies = compute_energies(graph, params, shape=shape)
     if solver == "flow":
