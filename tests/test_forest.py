@@ -277,3 +277,82 @@ def test_gpu_kernel_equals_cpu_twin_large():
     Xl = X[rng.integers(0, X.shape[0], 300_000)] + noise
     gpu = gf.predict_proba(forest, Xl, device="gpu")
     np.testing.assert_allclose(gpu, gf.predict_proba(forest, Xl, device="cpu"), rtol=0, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- CPU twin layout
+
+
+def _grown_tree(rng, X, n_classes, n_inner):
+    """A random tree grown by splitting random leaves; thresholds mostly equal to values of X."""
+    feature, threshold, left, right = [-1], [0.0], [-1], [-1]
+    leaves = [0]
+    for _ in range(n_inner):
+        node = leaves.pop(int(rng.integers(len(leaves))))
+        f = int(rng.integers(X.shape[1]))
+        u = rng.random()
+        if u < 0.6:
+            t = float(X[rng.integers(X.shape[0]), f])  # samples sit exactly on the threshold
+        elif u < 0.97:
+            t = float(rng.normal())  # a float64 value between float32 neighbours
+        else:
+            t = float(rng.choice([-np.inf, np.inf]))
+        n = len(feature)
+        feature[node], threshold[node], left[node], right[node] = f, t, n, n + 1
+        feature += [-1, -1]
+        threshold += [0.0, 0.0]
+        left += [-1, -1]
+        right += [-1, -1]
+        leaves += [n, n + 1]
+    k = len(feature)
+    return gf.Tree(np.array(feature), np.array(threshold), np.array(left), np.array(right),
+                   rng.random((k, n_classes)) + 0.01, rng.random(k) < 0.5)
+
+
+def _walk_reference(trees, X, op):
+    """Mean leaf distribution over trees by a plain float64 walk of the source trees."""
+    X64 = X.astype(np.float64)
+    cmp = np.less if op == "lt" else np.less_equal
+    total = np.zeros((X.shape[0], trees[0].value.shape[1]))
+    rows = np.arange(X.shape[0])
+    for tree in trees:
+        node = np.zeros(X.shape[0], dtype=np.int64)
+        while True:
+            inner = tree.left[node] >= 0
+            if not inner.any():
+                break
+            r, nd = rows[inner], node[inner]
+            v = X64[r, tree.feature[nd]]
+            go_left = np.where(np.isnan(v), tree.missing_left[nd], cmp(v, tree.threshold[nd]))
+            node[inner] = np.where(go_left, tree.left[nd], tree.right[nd])
+        leaf = tree.value[node]
+        total += leaf / leaf.sum(axis=1, keepdims=True)
+    return total / len(trees)
+
+
+@pytest.mark.parametrize("op", ["lt", "le"])
+def test_cpu_twin_equals_float64_walk_of_source_trees(op):
+    # exact-threshold samples, +-inf thresholds and values, NaN with both missing directions
+    rng = np.random.default_rng(11 if op == "lt" else 12)
+    X = rng.normal(size=(2600, 5)).astype(np.float32)
+    X[:, 1] = np.round(X[:, 1] * 2) / 2
+    trees = [_grown_tree(rng, X, 3, int(rng.integers(0, 60))) for _ in range(23)]
+    X[rng.random(X.shape) < 0.01] = np.inf
+    X[rng.random(X.shape) < 0.01] = -np.inf
+    X[1500:1600][rng.random((100, 5)) < 0.2] = np.nan  # NaN in one block only
+    f = gf.compile_forest(trees, op=op, classes=[1, 2, 3], n_features=5)
+    np.testing.assert_allclose(
+        gf.predict_proba(f, X, device="cpu"), _walk_reference(trees, X, op), rtol=0, atol=1e-6
+    )
+
+
+def test_cpu_twin_row_does_not_depend_on_batch():
+    # rows land in different blocks and lanes (8-row groups, tails) depending on the batch;
+    # the float32 sum over trees is in one order, so every batching gives the same bits
+    forest, X = _random_forest(4, 9, 37, seed=4)
+    rng = np.random.default_rng(2)
+    X = np.concatenate([X, X[rng.integers(0, X.shape[0], 1500)]])[: 2 * 1024 + 13]
+    X[rng.random(X.shape[0]) < 0.02, 3] = np.nan
+    full = gf.predict_proba(forest, X, device="cpu")
+    for lo, hi in ((0, 1), (5, 12), (1019, 1030), (3, 2061), (2050, 2061)):
+        assert np.array_equal(gf.predict_proba(forest, X[lo:hi], device="cpu"), full[lo:hi])
+    assert np.array_equal(gf.predict_proba(forest, X[::-1], device="cpu"), full[::-1])
