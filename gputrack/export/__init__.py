@@ -1,4 +1,4 @@
-"""Exports: object tables as CSV and object class images (more formats join here).
+"""Exports: object tables as CSV, object class images, tracking results (CTC, CSV, images).
 
 Examples
 --------
@@ -10,5 +10,24 @@ Examples
 """
 
 from .objects import ilastik_table, object_table_csv, paint_objects, write_object_predictions
+from .tracking import (
+    IMAGE_NAMES,
+    result_images,
+    tracking_csv,
+    tracking_table,
+    write_ctc,
+    write_result_images,
+)
 
-__all__ = ["ilastik_table", "object_table_csv", "paint_objects", "write_object_predictions"]
+__all__ = [
+    "IMAGE_NAMES",
+    "ilastik_table",
+    "object_table_csv",
+    "paint_objects",
+    "result_images",
+    "tracking_csv",
+    "tracking_table",
+    "write_ctc",
+    "write_object_predictions",
+    "write_result_images",
+]
