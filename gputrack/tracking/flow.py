@@ -135,8 +135,8 @@ def _apply(a, sign, kind, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylin
 
 
 @numba.njit(cache=True)
-def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, app_first, dis_first, dseed_arc,
-         esrc, edst, allowed, m, pot, max_rounds, flow, warm, skip_conflicts):
+def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to, adj_cost, app_first,
+         dis_first, dseed_arc, esrc, edst, allowed, m, pot, max_rounds, flow, warm, skip_conflicts):
     n_det = allowed.size
     xcnt = np.zeros(n_det, np.int64)
     acnt = np.zeros(n_det, np.int64)
@@ -171,14 +171,8 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, app_fir
                 if not _usable(slot, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink,
                                divact, allowed, m):
                     continue
-                a = slot >> 1
-                if slot & 1:
-                    y = tail[a]
-                    c = -cost[a]
-                else:
-                    y = head[a]
-                    c = cost[a]
-                nd = dist[x] + c
+                y = adj_to[p]
+                nd = dist[x] + adj_cost[p]
                 if nd < dist[y] - 1e-7:
                     dist[y] = nd
                     if not inq[y]:
@@ -190,6 +184,8 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, app_fir
             pot[x] = dist[x]
     hk = np.empty(4 * (adj_slot.size + 4 * n_det) + 16)
     hv = np.empty(hk.size, np.int64)
+    fk = np.empty(4 * n_nodes + 16)
+    fv = np.empty(fk.size, np.int64)
     mark = np.zeros(n_det, np.int64)
     n_cand = 2 * n_det + dseed_arc.size
     cand_cost = np.empty(n_cand)
@@ -245,30 +241,43 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, app_fir
                     size = _heap_push(hk, hv, size, d, y)
         pops = 0
         limit = 50 * n_nodes + 1000
-        while size > 0:
-            key, x, size = _heap_pop(hk, hv, size)
+        # Dijkstra; labels reached through a zero (or negative) reduced-cost arc equal the current
+        # minimum, so they go to a FIFO that is drained before the heap (most arcs of the
+        # shortest-path tree have reduced cost 0 once the potentials are exact)
+        fh = 0
+        ft = 0
+        while size > 0 or fh < ft:
+            if fh < ft:
+                key = fk[fh]
+                x = fv[fh]
+                fh += 1
+                if fh == ft:
+                    fh = 0
+                    ft = 0
+            else:
+                key, x, size = _heap_pop(hk, hv, size)
             if key > dist[x]:
                 continue
             pops += 1
             total_pops += 1
             if pops > limit:
                 break
+            dx = dist[x] + pot[x]
             for p in range(adj_ptr[x], adj_ptr[x + 1]):
                 slot = adj_slot[p]
                 if not _usable(slot, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink,
                                divact, allowed, m):
                     continue
-                a = slot >> 1
-                if slot & 1:
-                    y = tail[a]
-                    c = -cost[a]
-                else:
-                    y = head[a]
-                    c = cost[a]
-                nd = dist[x] + c + pot[x] - pot[y]
+                y = adj_to[p]
+                nd = dx + adj_cost[p] - pot[y]
                 if nd < dist[y] - 1e-12:
                     dist[y] = nd
                     pred[y] = slot
+                    if nd <= key and ft < fk.size:
+                        fk[ft] = nd
+                        fv[ft] = y
+                        ft += 1
+                        continue
                     if size >= hk.size:
                         break
                     size = _heap_push(hk, hv, size, nd, y)
@@ -531,6 +540,11 @@ def solve_flow(
     adj_ptr = np.zeros(n_nodes + 1, np.int64)
     np.add.at(adj_ptr, s_from + 1, 1)
     adj_ptr = np.cumsum(adj_ptr)
+    # far end and signed cost of each residual slot, in adjacency order (contiguous in the search)
+    adj_arc = adj_slot >> 1
+    adj_back = (adj_slot & 1).astype(bool)
+    adj_to = np.where(adj_back, tail[adj_arc], head[adj_arc])
+    adj_cost = np.where(adj_back, -cost[adj_arc], cost[adj_arc])
     dis_first = dis_first_offset + np.arange(n, dtype=np.int64) * m
     owner = np.zeros(n_nodes, np.int64)
     owner[u] = np.arange(n)
@@ -562,7 +576,8 @@ def solve_flow(
     if warm:
         flow0 = _min_cost_flow_start(tail, head, cost, kind, n)
     flow, rounds, augs, pops = _ssp(
-        n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, app_first, dis_first, dseed_arc,
+        n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to, adj_cost, app_first,
+        dis_first, dseed_arc,
         graph.src.astype(np.int64), graph.dst.astype(np.int64), energies.division_allowed.astype(np.bool_),
         m, pot, int(max_rounds), flow0, warm, warm and not exact,
     )
