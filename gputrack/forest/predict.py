@@ -4,8 +4,11 @@ Both paths run the same algorithm: for each sample, the trees in order ``0..n_tr
 walked from its root to a leaf (``x[feature] <= threshold`` or ``<``, per the forest's
 ``op``; NaN follows ``missing_left``), the leaf's class distribution added in float32, and the
 sum multiplied by ``1 / n_trees``. The GPU kernel (``kernels/forest.cu``) gives each sample a
-thread that accumulates in registers; the CPU twin walks each tree for a block of samples
-before the next tree so that the tree stays in cache. Results are identical bit for bit.
+thread that accumulates in registers; the CPU twin walks each tree for a block of 1024
+samples before the next tree (the tree stays in cache), eight samples at a time in
+interleaved branch-free steps (their load chains overlap), with leaves that absorb further
+steps and the NaN test compiled only into blocks that hold a NaN (see :func:`_cpu_tables`).
+Both add the trees in the same order in float32: results are identical bit for bit.
 
 Examples
 --------
@@ -124,14 +127,14 @@ def _walk_block(X, n_features, start, stop, tables, acc, check_nan):
 
 
 @numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
-def _proba_cpu(X, tables, scale, out):
+def _proba_cpu(X, tables, block, scale, out):
     n, n_features = X.shape
     n_classes = out.shape[1]
     flat = X.reshape(-1)
-    n_blocks = (n + _CPU_BLOCK - 1) // _CPU_BLOCK
+    n_blocks = (n + block - 1) // block
     for b in numba.prange(n_blocks):
-        start = b * _CPU_BLOCK
-        stop = min(n, start + _CPU_BLOCK)
+        start = b * block
+        stop = min(n, start + block)
         acc = np.zeros((stop - start, n_classes), dtype=np.float32)
         has_nan = False
         for j in range(start * n_features, stop * n_features):
@@ -192,7 +195,7 @@ def _predict_cpu(forest: Forest, X: np.ndarray) -> np.ndarray:
     # pauses on a busy machine does not hold the others up
     previous = numba.set_parallel_chunksize(_CPU_CHUNK)
     try:
-        _proba_cpu(X, _cpu_tables(forest), np.float32(1.0 / forest.n_trees), out)
+        _proba_cpu(X, _cpu_tables(forest), _CPU_BLOCK, np.float32(1.0 / forest.n_trees), out)
     finally:
         numba.set_parallel_chunksize(previous)
     return out
