@@ -197,13 +197,47 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
     rounds = 0
     augmentations = 0
     total_pops = 0
+    status = np.zeros(n_nodes, np.int8)
+    stack = np.empty(n_nodes, np.int64)
     while rounds < max_rounds:
         rounds += 1
         before = augmentations
-        for x in range(n_nodes):
-            dist[x] = _INF
-            pred[x] = -1
         size = 0
+        if skip_conflicts and rounds > 1:
+            # Only the subtrees of the previous round's shortest-path tree that contain an augmented
+            # detection can change: every other node keeps its tree path, whose arcs all have reduced
+            # cost 0 under the updated potentials, so its label is 0 and its predecessor stays.
+            _affected(n_nodes, pred, dist, mark, rounds - 1, owner, kind, head, tail, status, stack)
+            for x in range(n_nodes):
+                if status[x] == 1:
+                    dist[x] = _INF
+                    pred[x] = -1
+                else:
+                    dist[x] = 0.0
+            dist[0] = _INF
+            dist[1] = _INF
+            for y in range(2, n_nodes):
+                if status[y] != 1:
+                    continue
+                # arcs into y from unaffected nodes (the partner of each slot out of y)
+                for p in range(adj_ptr[y], adj_ptr[y + 1]):
+                    x = adj_to[p]
+                    if status[x] != 2:
+                        continue
+                    slot = adj_slot[p] ^ 1
+                    if not _usable(slot, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt,
+                                   ylink, divact, allowed, m):
+                        continue
+                    nd = pot[x] - adj_cost[p] - pot[y]
+                    if nd < dist[y] - 1e-12:
+                        dist[y] = nd
+                        pred[y] = slot
+                if dist[y] < _INF:
+                    size = _heap_push(hk, hv, size, dist[y], y)
+        else:
+            for x in range(n_nodes):
+                dist[x] = _INF
+                pred[x] = -1
         # seeds: unused appearance / division arcs out of S, used disappearance arcs out of T (reversed)
         for i in range(n_det):
             for k in range(m):
@@ -395,6 +429,42 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
         if augmentations == before:
             break
     return flow, rounds, augmentations, total_pops
+
+
+@numba.njit(cache=True)
+def _affected(n_nodes, pred, dist, mark, stamp, owner, kind, head, tail, status, stack):
+    """status 1 for nodes whose shortest-path-tree path runs through a detection augmented in round
+    ``stamp`` (or that were unreached), 2 for the others (walk up the tree, memoised)."""
+    for x in range(n_nodes):
+        status[x] = 0
+    status[0] = 2
+    status[1] = 2
+    for x in range(2, n_nodes):
+        if status[x] != 0:
+            continue
+        ns = 0
+        y = x
+        st = 1
+        while True:
+            if status[y] != 0:
+                st = status[y]
+                break
+            if ns >= stack.size:
+                st = 1
+                break
+            stack[ns] = y
+            ns += 1
+            slot = pred[y]
+            if mark[owner[y]] == stamp or slot < 0 or dist[y] == _INF:
+                st = 1
+                break
+            if _is_seed(slot, kind):
+                st = 2
+                break
+            a = slot >> 1
+            y = head[a] if (slot & 1) else tail[a]
+        for k in range(ns):
+            status[stack[k]] = st
 
 
 @numba.njit(cache=True, inline="always")
