@@ -12,6 +12,7 @@ from .params import TrackingParameters, animal_parameters
 from .pipeline import check_sequence, track_labels
 from .result import FORMAT_VERSION, TrackingResult, load_result, save_result
 from .solution import Solution, constraint_violations, total_energy
+from .split import split_windows, track_split
 from .synthetic import random_walk_detections
 from .track import track
 
@@ -23,6 +24,8 @@ __all__ = [
     "resolve_mergers",
     "save_result",
     "split_object",
+    "split_windows",
+    "track_split",
     "track_labels",
     "Energies",
     "HypothesesGraph",
