@@ -356,6 +356,128 @@ def cmd_objects_features(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- track
+
+TRACK_EXPORTS = ("ctc", "csv", "images")
+
+
+def _as_frames(array, axes: str, what: str):
+    """``t[z]yx`` frames of a sequence (singleton z dropped); InputError without a time axis."""
+    from .errors import InputError  # noqa: PLC0415
+    from .io.axes import transpose_axes  # noqa: PLC0415
+
+    if "t" not in axes:
+        raise InputError(f"{what}: axes {axes!r} have no time axis; tracking needs a sequence (t first)")
+    if "c" in axes:
+        if array.shape[axes.index("c")] != 1:
+            raise InputError(f"{what}: {array.shape[axes.index('c')]} channels; expected one label channel")
+    spatial = "".join(a for a in "zyx" if a in axes and array.shape[axes.index(a)] > 1)
+    return transpose_axes(array, axes, "t" + spatial)
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    """Conservation tracking of a label sequence (or probabilities + threshold); exports."""
+    from .errors import InputError  # noqa: PLC0415
+    from .export import tracking_csv, write_ctc, write_result_images  # noqa: PLC0415
+    from .io.atomic import atomic_output, check_writable  # noqa: PLC0415
+    from .io.sequence import read_sequence  # noqa: PLC0415
+    from .tracking import TrackingParameters  # noqa: PLC0415
+    from .tracking.pipeline import track_labels  # noqa: PLC0415
+    from .tracking.result import save_result  # noqa: PLC0415
+
+    exports = [e.strip() for e in args.export.split(",") if e.strip()]
+    unknown = sorted(set(exports) - set(TRACK_EXPORTS))
+    if unknown:
+        raise InputError(f"--export {','.join(unknown)}: unknown; choose from {', '.join(TRACK_EXPORTS)}")
+    if args.timeout is not None and args.timeout <= 0:
+        raise InputError(f"--timeout {args.timeout}: expected a positive number of seconds")
+    out = check_writable(args.out, args.overwrite)
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if args.labels:
+        labels, axes = read_sequence(args.labels, axes=args.label_axes)
+        labels = _as_frames(labels, axes, args.labels)
+    elif args.probabilities:
+        from .segment import threshold  # noqa: PLC0415
+
+        prob, axes = read_sequence(args.probabilities, axes=args.probability_axes)
+        labels = threshold(
+            prob,
+            threshold=args.threshold,
+            sigma=args.sigma,
+            channel=args.channel,
+            min_size=args.min_size,
+            max_size=args.max_size,
+            axes=axes,
+            device=args.device,
+        )
+        labels = _as_frames(backend.to_host(labels), axes.replace("c", ""), args.probabilities)
+    else:
+        raise InputError("give --labels (label frames) or --probabilities (with --threshold)")
+    raw = None
+    if args.raw:
+        raw, raw_axes = read_sequence(args.raw, axes=args.raw_axes)
+        raw = _as_frames(raw, raw_axes, args.raw)
+    times["read"] = time.perf_counter() - t0
+
+    params = TrackingParameters(
+        with_divisions=not args.no_divisions,
+        max_objects=args.max_objects,
+        detection_weight=args.detection_weight,
+        division_weight=args.division_weight,
+        transition_weight=args.transition_weight,
+        appearance_cost=args.appearance_cost,
+        disappearance_cost=args.disappearance_cost,
+        border_width=args.border_width,
+        k_neighbors=args.k_neighbors,
+        max_distance=args.max_distance,
+        division_threshold=args.division_threshold,
+        transition_alpha=args.transition_alpha,
+        ilastik_compat=args.ilastik_compat,
+    )
+    t0 = time.perf_counter()
+    result = track_labels(
+        labels,
+        raw,
+        params=params,
+        solver=args.solver,
+        scales=args.scales,
+        frames_per_split=args.frames_per_split,
+        n_jobs=args.jobs,
+        timeout=args.timeout,
+    )
+    times["track"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    with atomic_output(out, overwrite=args.overwrite, directory=True) as tmp:
+        if "ctc" in exports:
+            write_ctc(result, tmp, overwrite=True)  # fills the (empty) temporary folder
+        if "csv" in exports:
+            tracking_csv(tmp / "tracking.csv", result, ilastik_compat=args.ilastik_compat)
+        if "images" in exports:
+            write_result_images(tmp / "images", result)
+        save_result(tmp / "tracking_result.h5", result)
+    times["export"] = time.perf_counter() - t0
+    sol, lin = result.solution, result.lineage
+    n_tracks = int(lin.loc[lin["track_id"] > 0, "track_id"].nunique())
+    _say(
+        args,
+        f"{len(lin)} detections in {labels.shape[0]} frames -> {n_tracks} tracks, "
+        f"{int(sol.division.sum())} divisions, energy {sol.energy:.1f} ({args.solver}"
+        + (", optimal" if sol.optimal else "")
+        + f"); read {times['read']:.2f} s, track {times['track']:.2f} s, "
+        f"export {times['export']:.2f} s -> {out}",
+    )
+    if args.gt:
+        from .tracking.evaluate import ctc_scores  # noqa: PLC0415
+
+        if "ctc" not in exports:
+            raise InputError("--gt needs --export ctc (the scores are computed on the CTC result)")
+        scores = ctc_scores(out, args.gt)
+        _say(args, "CTC scores: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+    return 0
+
+
 # --------------------------------------------------------------------------- demo
 
 
@@ -517,6 +639,46 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--scales", type=float, nargs="+", help="physical pixel size (z y x) or (y x)")
     q.add_argument("--raw-names", action="store_true", help="our column names instead of ilastik's")
     q.set_defaults(func=cmd_objects_features)
+
+    p = sub.add_parser("track", help="conservation tracking of label frames (or probabilities + threshold)")
+    _common(p)
+    p.add_argument("--labels", help="label frames: a CTC mask folder or a t[z]yx image file")
+    p.add_argument("--raw", help="raw frames (checked against the labels)")
+    p.add_argument("--probabilities", help="instead of --labels: probabilities segmented with --threshold")
+    p.add_argument("--out", required=True, help="result folder")
+    p.add_argument(
+        "--export", default="ctc", help=f"comma-separated: {', '.join(TRACK_EXPORTS)} (default ctc)"
+    )
+    p.add_argument("--gt", help="CTC ground-truth folder (NN_GT): print py-ctcmetrics scores")
+    p.add_argument("--solver", choices=("flow", "ilp"), default="flow")
+    p.add_argument("--no-divisions", action="store_true", help="animal tracking: no divisions")
+    p.add_argument("--frames-per-split", type=int, help="solve windows of this many frames in parallel")
+    p.add_argument("--jobs", type=int, default=1, help="processes for --frames-per-split")
+    p.add_argument("--timeout", type=float, help="ILP time limit in seconds")
+    p.add_argument(
+        "--scales", type=float, nargs="+", help="pixel size (z y x) or (y x): distances are physical"
+    )
+    p.add_argument("--max-objects", type=int, default=1, help="objects per merger (1 = no mergers)")
+    p.add_argument("--detection-weight", type=float, default=10.0)
+    p.add_argument("--division-weight", type=float, default=10.0)
+    p.add_argument("--transition-weight", type=float, default=10.0)
+    p.add_argument("--appearance-cost", type=float, default=500.0)
+    p.add_argument("--disappearance-cost", type=float, default=500.0)
+    p.add_argument("--border-width", type=float, default=10.0)
+    p.add_argument("--k-neighbors", type=int, default=3)
+    p.add_argument("--max-distance", type=float, default=200.0)
+    p.add_argument("--division-threshold", type=float, default=0.1)
+    p.add_argument("--transition-alpha", type=float, default=5.0)
+    p.add_argument("--ilastik-compat", action="store_true", help="ilastik's quirks (unscaled distances, ...)")
+    p.add_argument("--label-axes", help="axes of the label file (guessed when absent)")
+    p.add_argument("--raw-axes", help="axes of the raw file (guessed when absent)")
+    p.add_argument("--probability-axes", help="axes of the probabilities file (guessed when absent)")
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--sigma", type=float, default=1.0)
+    p.add_argument("--channel", type=int, default=1, help="probability channel of the objects")
+    p.add_argument("--min-size", type=int, default=10)
+    p.add_argument("--max-size", type=int, default=1_000_000)
+    p.set_defaults(func=cmd_track)
 
     p = sub.add_parser("demo", help="run the pipeline on the embedded synthetic data")
     _common(p)
