@@ -19,6 +19,12 @@ Borders are mirrored without repeating the edge pixel (``mode="mirror"``), kerne
 moment-normalised ones of :mod:`gputrack.features.kernels`, eigenvalues descending. The
 separable passes are shared between families through a prefix cache: e.g. the Gaussian
 smoothing along z and y is computed once for the smoothing, gradient and Hessian of a scale.
+
+On the CPU the image is processed in strips of rows (:func:`strip_height`), each scale with
+its own halo, so temporaries stay small and are reused, and the short passes run through the
+parallel numba twin of ``correlate1d`` (:mod:`.correlate`); every pixel gets exactly the
+arithmetic of a whole-image run. The GPU path runs the same algorithm on the whole image
+with ``cupyx.scipy.ndimage.correlate1d``.
 """
 
 from __future__ import annotations
