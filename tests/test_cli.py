@@ -100,12 +100,32 @@ def test_segment_matches_scipy_reference(tmp_path):
         np.testing.assert_array_equal(labels[t] > 0, np.isin(ref, keep))
 
 
-def test_demo_writes_outputs(tmp_path):
+def test_demo_runs_the_pipeline_and_scores_it(tmp_path):
+    from PIL import Image
+
+    from gputrack.tracking.evaluate import ctc_scores
+
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--frames", "5", "--quiet"]) == 0
-    summary = json.loads((out / "demo_summary.json").read_text())
-    assert summary["round_trip_identical"] is True
-    assert summary["frames"] == 5
+    assert main(["demo", "--out", str(out), "--frames", "8", "--trees", "10", "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"] == 8
+    # the scores in the summary are py-ctcmetrics' on the written result
+    scores = ctc_scores(out / "data" / "01_RES", out / "data" / "01_GT")
+    for name in ("Valid", "DET", "TRA", "LNK"):
+        assert summary["scores"][name] == pytest.approx(scores[name])
+    assert summary["scores"]["Valid"] == 1.0
+    assert summary["scores"]["DET"] > 0.8
+    assert summary["foreground_iou"] > 0.7
+    # tables and pictures
+    import pandas as pd
+
+    assert len(pd.read_csv(out / "objects.csv")) == summary["objects"]
+    assert "trackId" in pd.read_csv(out / "tracking.csv").columns
+    for name in ("overlay.png", "lineage.png"):
+        assert Image.open(out / name).mode == "RGB"
+    # nothing is left behind next to the output, and it is not overwritten
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+    assert_one_line_error(run_cli("demo", "--out", str(out)), "overwrite")
 
 
 @pytest.fixture(scope="module")
@@ -261,3 +281,30 @@ def test_pixel_predict_with_ilastik_project(pixel_project, tmp_path):
     assert ours.shape[-1] == ref.shape[-1]
     agree = (ours.reshape(-1, ours.shape[-1]).argmax(1) == ref.reshape(-1, ref.shape[-1]).argmax(1)).mean()
     assert agree >= 0.9999
+
+
+def test_track_ctc_folders_exact_form(tmp_path):
+    from gputrack.tracking.evaluate import ctc_scores
+
+    seq = tmp_path / "synth"
+    assert main(["synth", "--out", str(seq), "--frames", "12", "--cells", "8", "--quiet"]) == 0
+    res = tmp_path / "RES"
+    args = ["track", "--raw", f"{seq / '01'}/", "--labels", f"{seq / '01_GT' / 'TRA'}/", "--out", f"{res}/"]
+    assert main([*args, "--export", "ctc", "--quiet"]) == 0
+    assert (res / "res_track.txt").is_file() and (res / "mask000.tif").is_file()
+    scores = ctc_scores(res, seq / "01_GT")
+    assert scores["Valid"] == 1.0
+    assert scores["DET"] == 1.0  # GT masks in: every object is detected
+    assert scores["LNK"] > 0.95
+    # --timeout 0, unknown export, raw/labels of different lengths: one-line errors, nothing written
+    bad = tmp_path / "bad"
+    assert_one_line_error(run_cli(*args[:-1], str(bad), "--timeout", "0"), "--timeout")
+    assert_one_line_error(run_cli(*args[:-1], str(bad), "--export", "ctc,nope"), "nope", "ctc")
+    from gputrack.io.ctc import read_frames, write_frames
+
+    write_frames(tmp_path / "short", read_frames(seq / "01")[:5])
+    result = run_cli(
+        "track", "--raw", str(tmp_path / "short"), "--labels", str(seq / "01_GT" / "TRA"), "--out", str(bad)
+    )
+    assert_one_line_error(result)
+    assert not bad.exists()
