@@ -6,7 +6,8 @@ common drift), grow and divide, touch and overlap for a few frames and separate 
 textured ellipses on an uneven background with Poisson shot noise, and returns the raw
 frames together with CTC-style ground truth (label masks whose labels are track ids, the
 ``label, begin, end, parent`` track table, the merger events) and sparse scribble labels
-for pixel classification. :func:`write_synthetic_ctc` writes it as a CTC sequence.
+for pixel classification (1 background, 2 nucleus, 3 contact between touching nuclei).
+:func:`write_synthetic_ctc` writes it as a CTC sequence.
 
 Examples
 --------
@@ -33,9 +34,10 @@ from .errors import InputError
 from .io.atomic import atomic_output, check_writable
 from .io.ctc import check_tracks, tracks_from_masks, write_ctc, write_frames
 
-__all__ = ["SyntheticTimelapse", "synthetic_timelapse", "write_synthetic_ctc"]
+__all__ = ["SyntheticTimelapse", "contact_zones", "synthetic_timelapse", "write_synthetic_ctc"]
 
 _MAX_LABEL = np.iinfo(np.uint16).max
+_CONTACT_RADIUS = 2.5  # yx pixels: contact scribbles lie within this of two different nuclei
 
 
 @dataclass
@@ -54,7 +56,11 @@ class SyntheticTimelapse:
         track; its two daughters begin in the next frame with ``parent`` = mother.
     scribbles
         Sparse training labels, same shape, uint8: 0 unlabelled, 1 background,
-        2 foreground; strokes on a few frames (first, middle, last), a few % of their pixels.
+        2 nucleus, 3 contact. Strokes on the first, middle and last frame and on the frame
+        where most nuclei touch, a few % of their pixels: nucleus along the major axis of
+        most nuclei, background away from them, contact on every pixel within 2.5 px of
+        two different nuclei (:func:`contact_zones`; it overrides nucleus). Thresholding
+        P(nucleus) of a classifier trained on all three classes keeps touching nuclei apart.
     mergers
         ``label_a, label_b, begin, end``: pairs of cells that touch and overlap in frames
         ``[begin, end]`` (each keeps its own label in ``labels``).
@@ -181,10 +187,69 @@ def _render(
         labels[box][r2 <= 1.12] = cell.uid
 
 
-def _scribbles(
-    rng: np.random.Generator, labels: np.ndarray, frames: list[int], n_background: int
+def _footprint(radius: float, z_ratio: float | None) -> np.ndarray:
+    """Ellipsoidal footprint of ``radius`` yx pixels (``radius * z_ratio`` slices in 3D)."""
+    r = int(math.floor(radius))
+    if z_ratio is None:
+        grid = np.mgrid[-r : r + 1, -r : r + 1]
+        return (grid**2).sum(axis=0) <= radius**2
+    rz = int(math.floor(radius * z_ratio))
+    grid = np.mgrid[-rz : rz + 1, -r : r + 1, -r : r + 1].astype(float)
+    grid[0] /= max(z_ratio, 1e-9)
+    return (grid**2).sum(axis=0) <= radius**2
+
+
+def contact_zones(
+    frame: np.ndarray, radius: float = _CONTACT_RADIUS, z_ratio: float | None = None
 ) -> np.ndarray:
-    """Foreground strokes along the major axis of most cells, background strokes away from them."""
+    """Pixels within ``radius`` of two different objects of a label frame.
+
+    An object pixel is in a contact zone when another object lies within ``radius``; a
+    background pixel when two different objects do. These are the pixels a classifier
+    must call "not nucleus" for a threshold to keep touching nuclei apart.
+
+    Parameters
+    ----------
+    frame
+        ``([z,] y, x)`` integer label image, 0 = background.
+    radius
+        Distance in yx pixels.
+    z_ratio
+        For 3D frames, slices per yx pixel (``scale_x / scale_z``); default 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool mask, the shape of ``frame``.
+
+    Examples
+    --------
+    >>> f = np.zeros((5, 9), np.uint8); f[:, :4] = 1; f[:, 5:] = 2
+    >>> contact_zones(f, radius=1.0)[2].astype(int).tolist()
+    [0, 0, 0, 0, 1, 0, 0, 0, 0]
+    >>> contact_zones(f, radius=2.0)[2].astype(int).tolist()
+    [0, 0, 0, 1, 1, 1, 0, 0, 0]
+    """
+    if frame.ndim == 3 and z_ratio is None:
+        z_ratio = 1.0
+    footprint = _footprint(radius, z_ratio if frame.ndim == 3 else None)
+    labels = frame.astype(np.int64, copy=False)
+    top = ndi.maximum_filter(labels, footprint=footprint, mode="constant", cval=0)
+    empty = int(labels.max(initial=0)) + 1  # stands for background in the minimum
+    low = ndi.minimum_filter(np.where(labels > 0, labels, empty), footprint=footprint, mode="constant",
+                             cval=empty)
+    return (low != empty) & (top != low)
+
+
+def _scribbles(
+    rng: np.random.Generator,
+    labels: np.ndarray,
+    frames: list[int],
+    n_background: int,
+    z_ratio: float | None = None,
+) -> np.ndarray:
+    """Foreground strokes along the major axis of most cells, background strokes away from
+    them, contact strokes where cells touch (they override foreground)."""
     out = np.zeros(labels.shape, np.uint8)
     spatial = labels.shape[1:]
     ndim = len(spatial)
@@ -227,6 +292,7 @@ def _scribbles(
                 stroke[pts[:, 0], pts[:, 1]] = True
             stroke = ndi.binary_dilation(stroke, structure=plane)
             scrib[stroke & ~near & (scrib == 0)] = 1
+        scrib[contact_zones(frame, _CONTACT_RADIUS, z_ratio)] = 3
     return out
 
 
@@ -565,8 +631,14 @@ def synthetic_timelapse(
         if both:
             rows.append((la, lb, min(both), max(both)))
     merger_table = pd.DataFrame(rows, columns=["label_a", "label_b", "begin", "end"], dtype=np.int64)
-    scrib_frames = sorted({0, n_frames // 2, n_frames - 1})
-    scribbles = _scribbles(rng, labels, scrib_frames, n_background=8)
+    # first, middle and last frame, plus the frame where most nuclei touch (as a user
+    # would pick a frame showing the hard cases to label the contact class on)
+    zr = z_ratio if ndim == 3 else None
+    touching = [int(contact_zones(f, _CONTACT_RADIUS, zr).sum()) for f in labels]
+    scrib_frames = {0, n_frames // 2, n_frames - 1}
+    if max(touching) > 0:
+        scrib_frames.add(int(np.argmax(touching)))
+    scribbles = _scribbles(rng, labels, sorted(scrib_frames), n_background=8, z_ratio=zr)
     return SyntheticTimelapse(
         raw=raw, labels=labels, tracks=tracks, scribbles=scribbles, mergers=merger_table,
         scale=scale, seed=seed,
@@ -589,7 +661,7 @@ def write_synthetic_ctc(
         01_GT/TRA/man_track.txt      track table (L B E P)
         01_GT/SEG/man_segTTT.tif     the same masks as segmentation ground truth (every frame)
         01_scribbles.tif             scribbles, one (t, [z,] y, x) uint8 TIFF:
-                                     0 unlabelled, 1 background, 2 foreground
+                                     0 unlabelled, 1 background, 2 nucleus, 3 contact
 
     (``01`` is ``sequence``.) Each of the three outputs is written atomically; with
     ``overwrite=False`` nothing is written when any of them exists.
