@@ -6,6 +6,9 @@ division / count probabilities as a classifier would give, see
 solve time, ILP solve time (small sizes only) and laptrack (LAP linking with splitting) on the same
 points; link precision / recall / F1 against the synthetic ground truth for each.
 
+Wall and CPU (process) seconds are both recorded: the benchmark machine is shared, so wall times
+swing with its load (``load_avg_1min``); CPU seconds are the steadier comparison.
+
 Usage: python bench/tracking.py [--quick] [--out bench/results/tracking.json]
 """
 
@@ -41,7 +44,7 @@ def link_scores(pred: set, truth: set) -> dict:
     return {"precision": prec, "recall": rec, "f1": 2 * prec * rec / max(prec + rec, 1e-12)}
 
 
-def run_laptrack(det, max_distance: float) -> tuple[set, float]:
+def run_laptrack(det, max_distance: float) -> tuple[set, float, float]:
     from laptrack import LapTrack
 
     t = det["t"].to_numpy()
@@ -55,27 +58,29 @@ def run_laptrack(det, max_distance: float) -> tuple[set, float]:
         merging_cutoff=False,
         gap_closing_cutoff=False,
     )
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     tree = lt.predict(coords)
     seconds = time.perf_counter() - t0
+    cpu_seconds = time.process_time() - c0
     links = set()
     for (f0, i0), (f1, i1) in tree.edges():
         if f1 < f0:
             f0, i0, f1, i1 = f1, i1, f0, i0
         links.add((int(starts[f0] + i0), int(starts[f1] + i1)))
-    return links, seconds
+    return links, seconds, cpu_seconds
 
 
 def bench_one(n_objects: int, n_frames: int, with_ilp: bool, with_laptrack: bool, seed: int = 0) -> dict:
     det, truth = random_walk_detections(n_frames, n_objects, division_rate=0.01, step=2.0, seed=seed)
     gt = set(zip(truth["src"].tolist(), truth["dst"].tolist()))
     params = TrackingParameters(max_distance=15.0)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     graph = build_graph(det, params)
     energies = compute_energies(graph, params)
-    t_graph = time.perf_counter() - t0
+    t_graph, c_graph = time.perf_counter() - t0, time.process_time() - c0
+    c0 = time.process_time()
     sol = solve_flow(graph, energies)
-    t_flow = sol.seconds
+    t_flow, c_flow = sol.seconds, time.process_time() - c0
     active = sol.link_value > 0
     flow_links = set(zip(graph.src[active].tolist(), graph.dst[active].tolist()))
     row = {
@@ -86,6 +91,9 @@ def bench_one(n_objects: int, n_frames: int, with_ilp: bool, with_laptrack: bool
         "graph_energies_s": t_graph,
         "flow_s": t_flow,
         "flow_total_s": t_graph + t_flow,
+        "graph_energies_cpu_s": c_graph,
+        "flow_cpu_s": c_flow,
+        "load_avg_1min": os.getloadavg()[0],
         "flow_energy": sol.energy,
         "flow_divisions": int(sol.division.sum()),
         "truth_divisions": int((np.bincount(truth["src"]) > 1).sum()),
@@ -103,9 +111,10 @@ def bench_one(n_objects: int, n_frames: int, with_ilp: bool, with_laptrack: bool
             ilp_links=link_scores(set(zip(graph.src[ia].tolist(), graph.dst[ia].tolist())), gt),
         )
     if with_laptrack:
-        lap_links, t_lap = run_laptrack(graph.detections, 15.0)
-        row.update(laptrack_s=t_lap, laptrack_links=link_scores(lap_links, gt),
-                   speedup_vs_laptrack=t_lap / (t_graph + t_flow))
+        lap_links, t_lap, c_lap = run_laptrack(graph.detections, 15.0)
+        row.update(laptrack_s=t_lap, laptrack_cpu_s=c_lap,
+                   laptrack_links=link_scores(lap_links, gt), speedup_vs_laptrack=t_lap / (t_graph + t_flow),
+                   cpu_speedup_vs_laptrack=c_lap / (c_graph + c_flow))
     return row
 
 
@@ -130,7 +139,8 @@ def main(argv=None) -> int:
         lap = row.get("laptrack_links", {}).get("f1", float("nan"))
         print(
             f"{row['detections']:>9} det  graph+energies {row['graph_energies_s']:7.2f}s"
-            f"  flow {row['flow_s']:7.2f}s"
+            f"  flow {row['flow_s']:7.2f}s (cpu {row['graph_energies_cpu_s']:.2f}+{row['flow_cpu_s']:.2f}s,"
+            f" load {row['load_avg_1min']:.1f})"
             f"  F1 {row['flow_links']['f1']:.4f}  div {row['flow_divisions']}/{row['truth_divisions']}"
             + (f"  ILP {row['ilp_s']:6.2f}s gap {row['flow_vs_ilp_rel_gap']:.1e}" if "ilp_s" in row else "")
             + (f"  laptrack {row['laptrack_s']:7.2f}s F1 {lap:.4f}  x{row['speedup_vs_laptrack']:.1f}"

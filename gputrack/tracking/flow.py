@@ -197,6 +197,8 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
     rounds = 0
     augmentations = 0
     total_pops = 0
+    bad = np.zeros(n_nodes, np.int64)
+    walked = np.empty(n_nodes + 2, np.int64)
     status = np.zeros(n_nodes, np.int8)
     stack = np.empty(n_nodes, np.int64)
     while rounds < max_rounds:
@@ -368,16 +370,20 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
             last = cand_slot[order[oi]]
             qa = last >> 1
             start = head[qa] if (last & 1) else tail[qa]
-            # walk the tree path; stop the round at the first shared detection
+            # walk the tree path; stop the round at the first shared detection (nodes whose tree path
+            # is known to run into one are remembered, so each node is walked once per round)
             ok = True
             x = start
             steps = 0
+            nw = 0
             pid += 1
             while True:
                 o = owner[x]
-                if mark[o] == stamp:
+                if mark[o] == stamp or bad[x] == stamp:
                     ok = False
                     break
+                walked[nw] = x
+                nw += 1
                 # a path may not touch a detection both through its division node and its own arcs
                 if x >= 2 + 2 * n_det:
                     if seen_uv[o] == pid:
@@ -400,6 +406,8 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
                     ok = False
                     break
             if not ok:
+                for k in range(nw):
+                    bad[walked[k]] = stamp
                 if skip_conflicts:
                     continue
                 break
@@ -643,14 +651,13 @@ def solve_flow(
     exact = (not energies.division_allowed.any()) and m == 1
     flow0 = np.zeros(tail.size, np.int8)
     warm = bool(warm_start and m == 1 and n > 0)
+    src, dst = graph.src.astype(np.int64), graph.dst.astype(np.int64)
+    allowed = energies.division_allowed.astype(np.bool_)
+    args = (n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to, adj_cost, app_first,
+            dis_first, dseed_arc, src, dst)
     if warm:
         flow0 = _min_cost_flow_start(tail, head, cost, kind, n)
-    flow, rounds, augs, pops = _ssp(
-        n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to, adj_cost, app_first,
-        dis_first, dseed_arc,
-        graph.src.astype(np.int64), graph.dst.astype(np.int64), energies.division_allowed.astype(np.bool_),
-        m, pot, int(max_rounds), flow0, warm, warm and not exact,
-    )
+    flow, rounds, augs, pops = _ssp(*args, allowed, m, pot, int(max_rounds), flow0, warm, warm and not exact)
     f = flow.astype(np.int64)
     count = np.bincount(ref[kind == K_NODE], weights=f[kind == K_NODE], minlength=n).astype(np.int64)
     appearance = np.bincount(ref[kind == K_APP], weights=f[kind == K_APP], minlength=n).astype(np.int64)
