@@ -12,32 +12,12 @@ into a padded buffer once and the taps are applied to the buffer.
 
 from __future__ import annotations
 
-import os
-
 import numba
 import numpy as np
 
+from ..backend import prefer_workqueue_threads
 
-def prefer_workqueue_threads() -> str:
-    """Make numba's ``workqueue`` threading layer the default, unless one was chosen.
-
-    With the OpenMP layer, every parallel region of these many short passes waits for
-    spinning threads; on a machine shared with other processes that made the two-thread
-    features 3x slower than one thread (2048^2, all channels: 14 s vs 3.9 s), while the
-    workqueue layer took 4.6 s. Only effective before numba's first parallel launch in the
-    process; ``NUMBA_THREADING_LAYER`` (environment) always wins.
-
-    Returns
-    -------
-    str
-        The layer numba is configured to use.
-    """
-    if not os.environ.get("NUMBA_THREADING_LAYER") and numba.config.THREADING_LAYER == "default":
-        numba.config.THREADING_LAYER = "workqueue"
-    return str(numba.config.THREADING_LAYER)
-
-
-prefer_workqueue_threads()
+prefer_workqueue_threads()  # before the first parallel launch (see gputrack.backend)
 
 _CHUNK = 512
 """Elements of a line processed per task along a non-last axis (fits in L1/L2)."""
