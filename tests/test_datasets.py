@@ -12,7 +12,7 @@ import tifffile
 from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 
-from gputrack.datasets import synthetic_timelapse, write_synthetic_ctc
+from gputrack.datasets import contact_zones, synthetic_timelapse, write_synthetic_ctc
 from gputrack.errors import InputError, OutputExistsError
 from gputrack.io.ctc import read_ctc_gt, read_frames, write_ctc
 
@@ -155,6 +155,102 @@ def test_scribbles_sparse_and_consistent(data2d, data3d):
     annotated = [t for t in range(data2d.scribbles.shape[0]) if data2d.scribbles[t].any()]
     frac = (data2d.scribbles[annotated] > 0).mean()
     assert 0.005 < frac < 0.06  # a few % of the annotated frames' pixels
+
+
+def _near_two_objects(frame: np.ndarray, radius: float, sampling) -> np.ndarray:
+    """Independent reference: pixels whose Euclidean distance to two different labels is <= radius."""
+    count = np.zeros(frame.shape, np.int32)
+    step = np.ones(frame.ndim) if sampling is None else np.asarray(sampling, float)
+    margin = np.ceil(radius / step).astype(int) + 1
+    for label, box in enumerate(ndi.find_objects(frame), start=1):
+        if box is None:
+            continue
+        box = tuple(slice(max(b.start - m, 0), b.stop + m) for b, m in zip(box, margin))
+        count[box] += ndi.distance_transform_edt(frame[box] != label, sampling=sampling) <= radius
+    return count >= 2
+
+
+def test_contact_zones_small():
+    f = np.zeros((7, 12), np.uint16)
+    f[:, :4] = 1
+    f[:, 6:] = 2  # two columns of background between the objects
+    zone = contact_zones(f, radius=2.0)
+    np.testing.assert_array_equal(zone, _near_two_objects(f, 2.0, None))
+    assert zone[3].nonzero()[0].tolist() == [4, 5]
+    assert not contact_zones(f, radius=1.0).any()  # 3 px apart: no pair within 1 px of a pixel
+    assert not contact_zones(np.where(f == 2, 0, f), radius=5.0).any()  # a lone object
+    vol = np.zeros((5, 8, 8), np.uint16)
+    vol[:2] = 1
+    vol[3:] = 2
+    np.testing.assert_array_equal(contact_zones(vol, 1.0, z_ratio=1.0), _near_two_objects(vol, 1.0, None))
+    # z_ratio 0.5: a slice is 2 yx pixels thick, so the objects are 4 px apart in z
+    assert not contact_zones(vol, 1.5, z_ratio=0.5).any()
+    assert contact_zones(vol, 2.0, z_ratio=0.5)[2].all()
+
+
+def test_contact_scribbles(data2d, data3d):
+    for d in (data2d, data3d):
+        sampling = np.array(d.scale) / d.scale[-1]
+        contact = d.scribbles == 3
+        annotated = [t for t in range(d.scribbles.shape[0]) if d.scribbles[t].any()]
+        assert set(np.flatnonzero(contact.any(axis=tuple(range(1, contact.ndim))))) <= set(annotated)
+        touching = [(_near_two_objects(d.labels[t], 2.5, sampling)).sum() for t in range(len(d.labels))]
+        assert int(np.argmax(touching)) in annotated  # the frame where most nuclei touch is labelled
+        pairs = set()
+        for t in annotated:
+            zone = _near_two_objects(d.labels[t], 2.5, sampling)
+            # contact strokes lie where two GT objects are within 2.5 px, and cover every such zone
+            np.testing.assert_array_equal(contact[t], zone)
+            comps, n = ndi.label(zone)
+            for i in range(1, n + 1):
+                ids = set(np.unique(d.labels[t][comps == i]).tolist()) - {0}
+                pairs.add((t, tuple(sorted(ids))))
+        assert len(pairs) >= 3, pairs  # several touching pairs get a contact stroke
+        # nucleus scribbles never sit in a contact zone; contact is a small share of the strokes
+        assert not ((d.scribbles == 2) & contact).any()
+        assert 0 < contact.sum() < 0.5 * (d.scribbles > 0).sum()
+
+
+def test_contact_class_splits_touching_nuclei(tmp_path):
+    """Train on the scribbles with and without the contact class and count the objects."""
+    from gputrack import pixel
+    from gputrack.export import write_ctc as write_result_ctc
+    from gputrack.segment import threshold
+    from gputrack.tracking import TrackingParameters
+    from gputrack.tracking.evaluate import ctc_scores
+    from gputrack.tracking.pipeline import track_labels
+
+    selection = {
+        "GaussianSmoothing": [0.7, 1.6, 3.5],
+        "LaplacianOfGaussian": [1.6, 3.5],
+        "GaussianGradientMagnitude": [1.0, 3.5],
+        "HessianOfGaussianEigenvalues": [1.6, 3.5],
+    }
+    d = synthetic_timelapse(n_frames=30, seed=0)
+    gt_objects = sum(len(np.unique(f)) - 1 for f in d.labels)
+    scribbled = [t for t in range(len(d.raw)) if d.scribbles[t].any()]
+
+    def segment(scribbles):
+        clf = pixel.train([d.raw[t] for t in scribbled], [scribbles[t] for t in scribbled], selection,
+                          axes="yx", n_trees=50, random_state=0, device="cpu")
+        prob = pixel.predict(clf, d.raw, axes="tyx", device="cpu")
+        labels = threshold(prob, threshold=0.5, sigma=1.0, channel=1, min_size=20, axes="tyxc",
+                           device="cpu")
+        return labels, sum(len(np.unique(f)) - 1 for f in labels)
+
+    labels, n_objects = segment(d.scribbles)
+    _, n_two_class = segment(np.where(d.scribbles == 3, 0, d.scribbles))
+    assert n_objects >= n_two_class + 30, (n_objects, n_two_class, gt_objects)
+    assert abs(n_objects - gt_objects) <= 0.04 * gt_objects, (n_objects, gt_objects)
+
+    result = track_labels(labels, params=TrackingParameters(appearance_cost=100, disappearance_cost=100))
+    write_synthetic_ctc(tmp_path, d)
+    write_result_ctc(result, tmp_path / "01_RES")
+    scores = ctc_scores(tmp_path / "01_RES", tmp_path / "01_GT")
+    assert scores["Valid"] == 1
+    assert scores["DET"] > 0.95 and scores["TRA"] > 0.95, scores
+    assert scores["LNK"] > 0.9, scores
+    assert scores["tp_div(0)"] >= 0.7 * scores["gt_divisions"], scores
 
 
 @pytest.mark.parametrize("which", ["data2d", "data3d"])
