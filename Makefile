@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.gputrack-installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[test,dev,bench]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -24,11 +24,15 @@ test-gpu: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check gputrack tests bench examples
 
+# quick settings, written under out/bench/ (bench/results/ holds the full runs quoted in the README)
 bench: $(STAMP)
-	$(BIN)/python bench/io.py
-	$(BIN)/python bench/features.py --quick
-	$(BIN)/python bench/forest.py --quick
-	$(BIN)/python bench/objects.py --quick
+	mkdir -p out/bench
+	$(BIN)/python bench/io.py --size 4096 --out out/bench/io.json
+	$(BIN)/python bench/features.py --quick --out out/bench/features.json
+	$(BIN)/python bench/forest.py --sizes 200000 --out out/bench/forest.json
+	$(BIN)/python bench/objects.py --quick --out out/bench/objects.json
+	$(BIN)/python bench/pixel.py --quick --out out/bench/pixel.json
+	$(BIN)/python bench/tracking.py --quick --out out/bench/tracking.json
 
 clean:
 	rm -rf out build dist .pytest_cache
