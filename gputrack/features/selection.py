@@ -16,16 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-
-FEATURE_IDS: tuple[str, ...] = (
-    "GaussianSmoothing",
-    "LaplacianOfGaussian",
-    "GaussianGradientMagnitude",
-    "DifferenceOfGaussians",
-    "StructureTensorEigenvalues",
-    "HessianOfGaussianEigenvalues",
-)
-"""ilastik's feature ids, in the row order of its selection matrix."""
+from ..io.ilp import DEFAULT_SCALES, FEATURE_IDS  # ilastik's ids and scales (spec 1.1, 1.2)
 
 DISPLAY_NAMES: dict[str, str] = {
     "GaussianSmoothing": "Gaussian Smoothing",
@@ -36,8 +27,6 @@ DISPLAY_NAMES: dict[str, str] = {
     "HessianOfGaussianEigenvalues": "Hessian of Gaussian Eigenvalues",
 }
 
-DEFAULT_SCALES: tuple[float, ...] = (0.3, 0.7, 1.0, 1.6, 3.5, 5.0, 10.0)
-"""ilastik's default scale columns."""
 
 MINIMUM_SCALE: dict[str, float] = {f: (0.3 if f == "GaussianSmoothing" else 0.7) for f in FEATURE_IDS}
 """Smallest scale ilastik's GUI lets a user select per feature (used by the ``"all"`` preset)."""
