@@ -92,3 +92,22 @@ def test_hundred_thousand_detections_cpu_time():
     active = s.link_value > 0
     found = set(zip(g.src[active].tolist(), g.dst[active].tolist()))
     assert len(found & truth_links) / len(truth_links) > 0.95
+
+
+def test_residual_adjacency_equals_stable_argsort_csr():
+    from gputrack.tracking.flow import _residual_adjacency
+
+    rng = np.random.default_rng(1)
+    n_nodes, n_arcs = 60, 400
+    tail, head = rng.integers(0, n_nodes, n_arcs), rng.integers(0, n_nodes, n_arcs)
+    cost = rng.normal(size=n_arcs)
+    ptr, slot, to, c = _residual_adjacency(tail, head, cost, n_nodes)
+    s_from, s_to = np.concatenate([tail, head]), np.concatenate([head, tail])
+    s_id = np.concatenate([2 * np.arange(n_arcs), 2 * np.arange(n_arcs) + 1])
+    s_cost = np.concatenate([cost, -cost])
+    keep = (s_from > 1) & (s_to > 1)
+    order = np.argsort(s_from[keep], kind="stable")
+    np.testing.assert_array_equal(slot, s_id[keep][order])
+    np.testing.assert_array_equal(to, s_to[keep][order])
+    np.testing.assert_array_equal(c, s_cost[keep][order])
+    np.testing.assert_array_equal(ptr, np.r_[0, np.cumsum(np.bincount(s_from[keep], minlength=n_nodes))])

@@ -506,6 +506,43 @@ def _dag_potentials(n_det, m, det1, app1, link_ptr, link_src, link1, dseed_child
     return pot
 
 
+@numba.njit(cache=True)
+def _residual_adjacency(tail, head, cost, n_nodes):
+    """CSR over residual slots (2a: tail -> head, 2a+1: head -> tail) by origin node, leaving out
+    slots that touch S (0) or T (1); within a node, forward slots in arc order, then backward ones.
+
+    Returns the offsets, the slot ids, the far end and the signed cost of each slot.
+    """
+    ptr = np.zeros(n_nodes + 1, np.int64)
+    for a in range(tail.size):
+        if tail[a] > 1 and head[a] > 1:
+            ptr[tail[a] + 1] += 1
+            ptr[head[a] + 1] += 1
+    for x in range(n_nodes):
+        ptr[x + 1] += ptr[x]
+    fill = ptr[:-1].copy()
+    slot = np.empty(ptr[n_nodes], np.int64)
+    to = np.empty(ptr[n_nodes], np.int64)
+    c = np.empty(ptr[n_nodes])
+    for back in range(2):
+        for a in range(tail.size):
+            if tail[a] > 1 and head[a] > 1:
+                x, y, ca = (head[a], tail[a], -cost[a]) if back else (tail[a], head[a], cost[a])
+                k = fill[x]
+                fill[x] += 1
+                slot[k] = 2 * a + back
+                to[k] = y
+                c[k] = ca
+    return ptr, slot, to, c
+
+
+def _offsets(keys: np.ndarray, n: int) -> np.ndarray:
+    """CSR offsets (n + 1,) of the sorted integer ``keys`` in [0, n)."""
+    out = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(keys, minlength=n), out=out[1:])
+    return out
+
+
 def _min_cost_flow_start(tail, head, cost, kind, n):
     """Exact min-cost flow of the model without division arcs (OR-Tools cost scaling, integer costs).
 
@@ -578,7 +615,6 @@ def solve_flow(
     n_nodes = 2 + 2 * n + div_nodes.size
     u = 2 + 2 * np.arange(n)
     v = u + 1
-    units = np.arange(m)
     # arcs, grouped by kind
     tails, heads, costs, kinds, refs = [], [], [], [], []
 
@@ -602,27 +638,8 @@ def solve_flow(
     add(2 + 2 * n + div_index[graph.src[dl]], u[graph.dst[dl]], dlink[dl, 0] if dl.size else [], K_DLINK, dl)
     tail, head, cost = np.concatenate(tails), np.concatenate(heads), np.concatenate(costs)
     kind, ref = np.concatenate(kinds), np.concatenate(refs)
-    _ = units
     # residual adjacency (CSR over slots) excluding slots whose far end is S or T
-    slots_f = np.arange(tail.size) * 2
-    slots_b = slots_f + 1
-    from_f, to_f = tail, head
-    from_b, to_b = head, tail
-    s_from = np.concatenate([from_f, from_b])
-    s_to = np.concatenate([to_f, to_b])
-    s_id = np.concatenate([slots_f, slots_b])
-    keep = (s_from > 1) & (s_to > 1)
-    s_from, s_id = s_from[keep], s_id[keep]
-    order = np.argsort(s_from, kind="stable")
-    adj_slot = s_id[order].astype(np.int64)
-    adj_ptr = np.zeros(n_nodes + 1, np.int64)
-    np.add.at(adj_ptr, s_from + 1, 1)
-    adj_ptr = np.cumsum(adj_ptr)
-    # far end and signed cost of each residual slot, in adjacency order (contiguous in the search)
-    adj_arc = adj_slot >> 1
-    adj_back = (adj_slot & 1).astype(bool)
-    adj_to = np.where(adj_back, tail[adj_arc], head[adj_arc])
-    adj_cost = np.where(adj_back, -cost[adj_arc], cost[adj_arc])
+    adj_ptr, adj_slot, adj_to, adj_cost = _residual_adjacency(tail, head, cost, n_nodes)
     dis_first = dis_first_offset + np.arange(n, dtype=np.int64) * m
     owner = np.zeros(n_nodes, np.int64)
     owner[u] = np.arange(n)
@@ -630,15 +647,10 @@ def solve_flow(
     owner[2 + 2 * n + np.arange(div_nodes.size)] = div_nodes
     # initial potentials from the DAG
     in_order = np.argsort(graph.dst, kind="stable")
-    link_ptr = np.zeros(n + 1, np.int64)
-    np.add.at(link_ptr, graph.dst + 1, 1)
-    link_ptr = np.cumsum(link_ptr)
+    link_ptr = _offsets(graph.dst, n)
     dsrc_order = np.argsort(graph.src[dl], kind="stable") if dl.size else np.zeros(0, np.int64)
     dl_sorted = dl[dsrc_order]
-    dptr = np.zeros(div_nodes.size + 1, np.int64)
-    if dl.size:
-        np.add.at(dptr, div_index[graph.src[dl_sorted]] + 1, 1)
-    dptr = np.cumsum(dptr)
+    dptr = _offsets(div_index[graph.src[dl_sorted]], div_nodes.size)
     pot = _dag_potentials(
         n, m, ddet[:, 0].copy(), dapp[:, 0].copy(), link_ptr, graph.src[in_order].astype(np.int64),
         dlink[in_order, 0].copy() if E else np.zeros(0), dptr, graph.dst[dl_sorted].astype(np.int64),
