@@ -317,16 +317,13 @@ def cmd_pixel_predict(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- objects
 
 
-def cmd_objects_features(args: argparse.Namespace) -> int:
-    """Object feature table (one row per object and frame) from raw + labels to CSV."""
+def _object_table(args: argparse.Namespace, features=None):
+    """Object feature table of ``--raw`` (optional) and ``--labels``; returns (table, labels, axes)."""
     from .errors import InputError  # noqa: PLC0415
-    from .export import object_table_csv  # noqa: PLC0415
-    from .io.atomic import check_writable  # noqa: PLC0415
     from .io.axes import transpose_axes  # noqa: PLC0415
     from .io.sequence import read_sequence  # noqa: PLC0415
-    from .objects import features  # noqa: PLC0415
+    from .objects import features as object_features  # noqa: PLC0415
 
-    out = check_writable(args.out, args.overwrite)
     labels, label_axes = read_sequence(args.labels, axes=args.label_axes)
     raw = None
     axes = label_axes
@@ -347,12 +344,76 @@ def cmd_objects_features(args: argparse.Namespace) -> int:
                 f"shape {labels.shape} (axes {spatial})"
             )
         axes = want
+    table = object_features(raw, labels, features, scales=args.scales, axes=axes, device=args.device)
+    return table, labels, axes.replace("c", "")
+
+
+def cmd_objects_features(args: argparse.Namespace) -> int:
+    """Object feature table (one row per object and frame) from raw + labels to CSV."""
+    from .export import object_table_csv  # noqa: PLC0415
+    from .io.atomic import check_writable  # noqa: PLC0415
+
+    out = check_writable(args.out, args.overwrite)
     t0 = time.perf_counter()
-    table = features(raw, labels, args.features, scales=args.scales, axes=axes, device=args.device)
+    table, _, _ = _object_table(args, args.features)
     seconds = time.perf_counter() - t0
     object_table_csv(out, table, ilastik_names=not args.raw_names, overwrite=args.overwrite)
     n_frames = table["t"].nunique() if len(table) else 0
     _say(args, f"{len(table)} objects in {n_frames} frames, {seconds:.2f} s -> {out}")
+    return 0
+
+
+def _preset_features(names: Sequence[str]) -> list[str]:
+    from .objects import DIVISION_FEATURES, OBJECT_COUNT_FEATURES  # noqa: PLC0415
+
+    presets = {"count": list(OBJECT_COUNT_FEATURES), "division": list(DIVISION_FEATURES)}
+    return presets[names[0]] if len(names) == 1 and names[0] in presets else list(names)
+
+
+def cmd_objects_train(args: argparse.Namespace) -> int:
+    """Train an object classifier from a feature table and per-object class annotations."""
+    import pandas as pd  # noqa: PLC0415
+
+    from .errors import InputError, MissingInputError  # noqa: PLC0415
+    from .io.atomic import check_writable  # noqa: PLC0415
+    from .objects import save_classifier, train  # noqa: PLC0415
+
+    out = check_writable(args.out, args.overwrite)
+    if not Path(args.annotations).is_file():
+        raise MissingInputError(f"{args.annotations}: no such annotation table")
+    annotations = pd.read_csv(args.annotations)
+    missing = {"t", "label", "class"} - set(annotations.columns)
+    if missing:
+        raise InputError(f"{args.annotations}: columns {sorted(missing)} missing (need t, label, class)")
+    table, _, _ = _object_table(args)
+    clf = train(
+        table, annotations, _preset_features(args.features), n_trees=args.trees, random_state=args.seed
+    )
+    save_classifier(out, clf, overwrite=args.overwrite)
+    _say(args, f"trained on {len(annotations)} annotated objects, classes {list(clf.classes)} -> {out}")
+    return 0
+
+
+def cmd_objects_predict(args: argparse.Namespace) -> int:
+    """Classify every object; write the predictions table and optionally the painted image."""
+    from .export import object_table_csv, write_object_predictions  # noqa: PLC0415
+    from .io.atomic import check_writable  # noqa: PLC0415
+    from .objects import load_classifier, predict  # noqa: PLC0415
+
+    out = check_writable(args.out, args.overwrite)
+    if args.image:
+        check_writable(args.image, args.overwrite)
+    clf = load_classifier(args.classifier)
+    table, labels, axes = _object_table(args)
+    predictions = predict(clf, table, device=args.device)
+    merged = table.merge(predictions, on=["t", "label"])
+    object_table_csv(out, merged, overwrite=args.overwrite)
+    if args.image:
+        write_object_predictions(
+            args.image, labels, predictions, glasbey=args.glasbey, axes=axes, overwrite=args.overwrite
+        )
+    counts = predictions["class"].value_counts().sort_index().to_dict()
+    _say(args, f"{len(predictions)} objects classified {counts} -> {out}")
     return 0
 
 
@@ -712,17 +773,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("objects", help="object feature tables and object classification")
     objects_sub = p.add_subparsers(dest="objects_command", metavar="ACTION", required=True)
+
+    def object_inputs(q: argparse.ArgumentParser) -> None:
+        _common(q)
+        q.add_argument("--labels", required=True, help="label image or folder of label frames (CTC)")
+        q.add_argument("--raw", help="intensities: image or folder of frames")
+        q.add_argument("--raw-axes", help="axes of the raw data (guessed when absent)")
+        q.add_argument("--label-axes", help="axes of the labels (guessed when absent)")
+        q.add_argument("--scales", type=float, nargs="+", help="physical pixel size (z y x) or (y x)")
+
     q = objects_sub.add_parser("features", help="object feature table (CSV, ilastik column names)")
-    _common(q)
-    q.add_argument("--labels", required=True, help="label image or folder of label frames (CTC)")
-    q.add_argument("--raw", help="intensities: image or folder of frames (optional)")
+    object_inputs(q)
     q.add_argument("--out", required=True, help="TABLE.csv")
-    q.add_argument("--raw-axes", help="axes of the raw data (guessed when absent)")
-    q.add_argument("--label-axes", help="axes of the labels (guessed when absent)")
     q.add_argument("--features", nargs="+", help="feature names (default: all)")
-    q.add_argument("--scales", type=float, nargs="+", help="physical pixel size (z y x) or (y x)")
     q.add_argument("--raw-names", action="store_true", help="our column names instead of ilastik's")
     q.set_defaults(func=cmd_objects_features)
+    q = objects_sub.add_parser("train", help="train an object classifier from annotated objects")
+    object_inputs(q)
+    q.add_argument("--annotations", required=True, help="CSV with columns t, label, class")
+    q.add_argument("--out", required=True, help="classifier file (HDF5)")
+    q.add_argument("--features", nargs="+", default=["count"], help="'count', 'division' or feature names")
+    q.add_argument("--trees", type=int, default=100)
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=cmd_objects_train)
+    q = objects_sub.add_parser("predict", help="classify objects with a trained classifier")
+    object_inputs(q)
+    q.add_argument("--classifier", required=True, help="file from 'gputrack objects train'")
+    q.add_argument("--out", required=True, help="predictions table (CSV)")
+    q.add_argument("--image", help="also paint the classes into the objects (PNG/TIFF/HDF5)")
+    q.add_argument("--glasbey", action="store_true", help="PNG with a Glasbey palette")
+    q.set_defaults(func=cmd_objects_predict)
 
     p = sub.add_parser("track", help="conservation tracking of label frames (or probabilities + threshold)")
     _common(p)

@@ -308,3 +308,85 @@ def test_track_ctc_folders_exact_form(tmp_path):
     )
     assert_one_line_error(result)
     assert not bad.exists()
+
+
+def test_objects_train_and_predict(tmp_path):
+    import pandas as pd
+
+    from gputrack.io.images import read_image
+    from gputrack.objects import OBJECT_COUNT_FEATURES, predict, train
+    from gputrack.objects import features as object_features
+
+    seq = tmp_path / "synth"
+    assert main(["synth", "--out", str(seq), "--frames", "6", "--cells", "10", "--quiet"]) == 0
+    inputs = ["--raw", str(seq / "01"), "--labels", str(seq / "01_GT" / "TRA")]
+    raw, gt = read_frames(seq / "01"), read_frames(seq / "01_GT" / "TRA")
+    table = object_features(raw, gt, axes="tyx")
+    # annotate: large objects are class 1, small ones class 0 (a rule the size features carry)
+    annotations = table[["t", "label"]].assign(
+        **{"class": (table["Count"] > table["Count"].median()).astype(int)}
+    )
+    annotations = annotations[annotations["t"] < 3]
+    annotations.to_csv(tmp_path / "ann.csv", index=False)
+    clf_path = tmp_path / "clf.h5"
+    assert (
+        main(
+            [
+                "objects",
+                "train",
+                *inputs,
+                "--annotations",
+                str(tmp_path / "ann.csv"),
+                "--out",
+                str(clf_path),
+                "--trees",
+                "20",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    out, image = tmp_path / "pred.csv", tmp_path / "pred.tif"
+    assert (
+        main(
+            [
+                "objects",
+                "predict",
+                *inputs,
+                "--classifier",
+                str(clf_path),
+                "--out",
+                str(out),
+                "--image",
+                str(image),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    # the command equals the API
+    expected = predict(
+        train(table, annotations, list(OBJECT_COUNT_FEATURES), n_trees=20), table, device="cpu"
+    )
+    got = pd.read_csv(out)
+    np.testing.assert_array_equal(got["Predicted_Class"], expected["class"])
+    # held-out frames follow the size rule
+    held = got["timestep"] >= 3
+    truth = (table["Count"] > table["Count"].median()).astype(int).to_numpy()
+    assert (got["Predicted_Class"].to_numpy()[held] == truth[held]).mean() > 0.8
+    # the painted image carries each object's class
+    painted = read_image(image)
+    for t, label, cls in expected[["t", "label", "class"]].itertuples(index=False):
+        assert (painted[t][gt[t] == label] == cls).all()
+    # annotations without a class column: one-line error
+    annotations.drop(columns="class").to_csv(tmp_path / "bad.csv", index=False)
+    result = run_cli(
+        "objects",
+        "train",
+        *inputs,
+        "--annotations",
+        str(tmp_path / "bad.csv"),
+        "--out",
+        str(tmp_path / "c2.h5"),
+    )
+    assert_one_line_error(result, "bad.csv", "class")

@@ -15,7 +15,9 @@ from .classify import (
     ObjectClassifier,
     count_prior,
     division_prior,
+    load_classifier,
     predict,
+    save_classifier,
     train,
 )
 from .division import division_features, sequence_division_features
@@ -32,6 +34,8 @@ __all__ = [
     "predict",
     "sequence_division_features",
     "train",
+    "save_classifier",
+    "load_classifier",
     "DEFAULT_FEATURES",
     "DISPLAY_NAMES",
     "FEATURES",

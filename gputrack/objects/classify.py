@@ -37,8 +37,10 @@ Examples
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -215,3 +217,70 @@ def predict(
     top = np.sort(proba, axis=1)[:, ::-1]
     out["uncertainty"] = 1.0 - (top[:, 0] - top[:, 1]) if proba.shape[1] > 1 else 0.0
     return out
+
+
+CLASSIFIER_FORMAT = 1
+"""Format version of object classifier files written by :func:`save_classifier`."""
+
+
+def save_classifier(
+    path: str | os.PathLike, classifier: ObjectClassifier, *, overwrite: bool = False
+) -> Path:
+    """Write an object classifier (forest, feature columns, classes) to one HDF5 file, atomically.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> rng = np.random.default_rng(0)
+    >>> table = pd.DataFrame({"t": 0, "label": np.arange(1, 41), "Count": rng.random(40) * 100})
+    >>> labels = table[["t", "label"]].assign(**{"class": (table["Count"] > 50).astype(int)})
+    >>> clf = train(table, labels, ["Count"], n_trees=5)
+    >>> path = save_classifier(pathlib.Path(tempfile.mkdtemp()) / "clf.h5", clf)
+    >>> load_classifier(path).columns
+    ['Count']
+    """
+    import json  # noqa: PLC0415
+
+    import h5py  # noqa: PLC0415
+
+    from .. import forest as gforest  # noqa: PLC0415
+    from ..io.atomic import atomic_output  # noqa: PLC0415
+
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["gputrack_object_classifier"] = CLASSIFIER_FORMAT
+            f.attrs["columns"] = json.dumps(list(classifier.columns))
+            f.create_dataset("classes", data=np.asarray(classifier.classes))
+            gforest.save(classifier.forest, f, name="forest")
+    return Path(path)
+
+
+def load_classifier(path: str | os.PathLike) -> ObjectClassifier:
+    """Read an object classifier written by :func:`save_classifier`."""
+    import json  # noqa: PLC0415
+
+    import h5py  # noqa: PLC0415
+
+    from .. import forest as gforest  # noqa: PLC0415
+    from ..errors import MissingInputError  # noqa: PLC0415
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"{path}: no such object classifier file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        raise InputError(f"{path}: not an HDF5 file (expected an object classifier)") from None
+    with f:
+        version = f.attrs.get("gputrack_object_classifier")
+        if version is None:
+            raise InputError(f"{path}: not a gputrack object classifier")
+        if int(version) != CLASSIFIER_FORMAT:
+            raise InputError(
+                f"{path}: object classifier format {int(version)}, this gputrack reads {CLASSIFIER_FORMAT}"
+            )
+        return ObjectClassifier(
+            forest=gforest.load(f, name="forest"),
+            columns=list(json.loads(f.attrs["columns"])),
+            classes=f["classes"][()],
+        )
