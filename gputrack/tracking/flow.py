@@ -19,7 +19,11 @@ without division arcs (OR-Tools' C++ cost-scaling solver on integer-scaled costs
 from one label-correcting pass; the rounds then only add divisions (and absorb the sub-1e-6 cost
 rounding). In that division phase a conflicting candidate is skipped instead of ending the round
 (every augmented path is still a zero-reduced-cost tree path, so the potentials stay valid), which
-cuts the number of rounds several-fold.
+cuts the number of rounds several-fold. After the first division round only part of the search is
+redone: a node whose previous shortest-path-tree path touches no detection augmented in that round
+keeps its tree path, which has reduced cost 0 under the updated potentials, so its label is 0 and
+only the subtrees hanging below augmented detections are searched again (seeded across their
+boundary). Nodes reached through zero-reduced-cost arcs skip the heap (a FIFO at the current key).
 
 Without divisions and with one object per merger the result is an exact minimum-cost flow, that
 is the global optimum of the model. With divisions (or merger side constraints) it is the dpct
