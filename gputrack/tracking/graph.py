@@ -65,7 +65,7 @@ def _knn_pairs(query: np.ndarray, ref: np.ndarray, k: int, max_distance: float, 
         ri = np.tile(np.arange(ref.shape[0]), query.shape[0])
         return qi, ri, np.linalg.norm(query[qi] - ref[ri], axis=1)
     workers = -1 if query.shape[0] >= 5000 else 1  # threads only pay off on large frames
-    d, idx = cKDTree(ref).query(query, k=kk, distance_upper_bound=max_distance, workers=workers)
+    d, idx = cKDTree(ref).query(query, k=kk, workers=workers)
     d = d.reshape(query.shape[0], kk)
     idx = idx.reshape(query.shape[0], kk)
     keep = d < max_distance
