@@ -125,7 +125,7 @@ def check_detections(detections: pd.DataFrame) -> pd.DataFrame:
     key = df["t"].to_numpy(np.int64) * (int(df["label"].max()) + 1 if len(df) else 1) + df["label"].to_numpy(
         np.int64
     )
-    if np.unique(key).size != len(df):
+    if np.any(key[1:] == key[:-1]):  # sorted by (t, label): duplicates are neighbours
         raise InputError("detections: (t, label) pairs must be unique")
     for c in [*count_columns(df), *(["div_prob"] if "div_prob" in df.columns else [])]:
         v = df[c].to_numpy(np.float64)
