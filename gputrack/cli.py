@@ -419,7 +419,6 @@ def cmd_objects_predict(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- track
 
-TRACK_EXPORTS = ("ctc", "csv", "images")
 
 
 def _as_frames(array, axes: str, what: str):
@@ -439,17 +438,14 @@ def _as_frames(array, axes: str, what: str):
 def cmd_track(args: argparse.Namespace) -> int:
     """Conservation tracking of a label sequence (or probabilities + threshold); exports."""
     from .errors import InputError  # noqa: PLC0415
-    from .export import tracking_csv, write_ctc, write_result_images  # noqa: PLC0415
+    from .export.formats import export_many, parse_formats  # noqa: PLC0415
     from .io.atomic import atomic_output, check_writable  # noqa: PLC0415
     from .io.sequence import read_sequence  # noqa: PLC0415
     from .tracking import TrackingParameters  # noqa: PLC0415
     from .tracking.pipeline import track_labels  # noqa: PLC0415
     from .tracking.result import save_result  # noqa: PLC0415
 
-    exports = [e.strip() for e in args.export.split(",") if e.strip()]
-    unknown = sorted(set(exports) - set(TRACK_EXPORTS))
-    if unknown:
-        raise InputError(f"--export {','.join(unknown)}: unknown; choose from {', '.join(TRACK_EXPORTS)}")
+    exports = parse_formats(args.export)
     if args.timeout is not None and args.timeout <= 0:
         raise InputError(f"--timeout {args.timeout}: expected a positive number of seconds")
     out = check_writable(args.out, args.overwrite)
@@ -511,12 +507,7 @@ def cmd_track(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     with atomic_output(out, overwrite=args.overwrite, directory=True) as tmp:
-        if "ctc" in exports:
-            write_ctc(result, tmp, overwrite=True)  # fills the (empty) temporary folder
-        if "csv" in exports:
-            tracking_csv(tmp / "tracking.csv", result, ilastik_compat=args.ilastik_compat)
-        if "images" in exports:
-            write_result_images(tmp / "images", result)
+        export_many(result, exports, tmp, raw=raw, ilastik_compat=args.ilastik_compat)
         save_result(tmp / "tracking_result.h5", result)
     times["export"] = time.perf_counter() - t0
     sol, lin = result.solution, result.lineage
@@ -536,6 +527,31 @@ def cmd_track(args: argparse.Namespace) -> int:
             raise InputError("--gt needs --export ctc (the scores are computed on the CTC result)")
         scores = ctc_scores(out, args.gt)
         _say(args, "CTC scores: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a saved tracking result (``tracking_result.h5``) in one or more formats."""
+    from .export.formats import export_many, export_result, parse_formats  # noqa: PLC0415
+    from .io.sequence import read_sequence  # noqa: PLC0415
+    from .tracking.result import load_result  # noqa: PLC0415
+
+    formats = parse_formats(args.format)
+    t0 = time.perf_counter()
+    result = load_result(args.result)
+    raw = None
+    if args.raw:
+        raw, raw_axes = read_sequence(args.raw, axes=args.raw_axes)
+        raw = _as_frames(raw, raw_axes, args.raw)
+    if len(formats) == 1:
+        written = export_result(result, formats[0], args.out, overwrite=args.overwrite, raw=raw,
+                                **({"ilastik_compat": True} if args.ilastik_compat and formats[0] in
+                                   ("csv", "images") else {}))
+    else:
+        written = export_many(result, formats, args.out, overwrite=args.overwrite, raw=raw,
+                              ilastik_compat=args.ilastik_compat)
+    seconds = time.perf_counter() - t0
+    _say(args, f"{','.join(formats)}: {len(written)} output(s) in {seconds:.1f} s -> {args.out}")
     return 0
 
 
@@ -684,6 +700,9 @@ def _print_demo(report: dict, out: Path) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``gputrack`` command."""
+    from .export.formats import FORMATS  # noqa: PLC0415 (a light module: the table only)
+
+    format_names = ", ".join(FORMATS)
     parser = argparse.ArgumentParser(
         prog="gputrack",
         description="ilastik-style pixel classification, objects and tracking on GPUs and CPUs",
@@ -811,7 +830,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--probabilities", help="instead of --labels: probabilities segmented with --threshold")
     p.add_argument("--out", required=True, help="result folder")
     p.add_argument(
-        "--export", default="ctc", help=f"comma-separated: {', '.join(TRACK_EXPORTS)} (default ctc)"
+        "--export", default="ctc", help=f"comma-separated formats: {format_names} (default ctc)"
     )
     p.add_argument("--gt", help="CTC ground-truth folder (NN_GT): print py-ctcmetrics scores")
     p.add_argument("--solver", choices=("flow", "ilp"), default="flow")
@@ -843,6 +862,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-size", type=int, default=10)
     p.add_argument("--max-size", type=int, default=1_000_000)
     p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("export", help="export a saved tracking result in any format")
+    _common(p)
+    p.add_argument("result", help="tracking_result.h5 written by 'gputrack track'")
+    p.add_argument("--format", required=True, help=f"one or more, comma-separated: {format_names}")
+    p.add_argument("--out", required=True,
+                   help="output path of the format (folder, file or base name); a folder for several formats")
+    p.add_argument("--raw", help="raw frames, for formats that carry image data (mamut: BigDataViewer)")
+    p.add_argument("--raw-axes", help="axes of the raw file (guessed when absent)")
+    p.add_argument("--ilastik-compat", action="store_true", help="ilastik's numbering in csv and images")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("demo", help="run the pipeline on the embedded synthetic data")
     _common(p)

@@ -1,4 +1,7 @@
-"""Exports: object tables as CSV, object class images, tracking results (CTC, CSV, images).
+"""Exports: object tables as CSV, object class images, tracking results in every format.
+
+Submodules load on first use, so ``gputrack.export.formats`` (the table of tracking formats)
+is cheap to import. Tracking formats: see :mod:`gputrack.export.formats`.
 
 Examples
 --------
@@ -9,25 +12,35 @@ Examples
 [[0, 2, 2]]
 """
 
-from .objects import ilastik_table, object_table_csv, paint_objects, write_object_predictions
-from .tracking import (
-    IMAGE_NAMES,
-    result_images,
-    tracking_csv,
-    tracking_table,
-    write_ctc,
-    write_result_images,
-)
+from __future__ import annotations
 
-__all__ = [
-    "IMAGE_NAMES",
-    "ilastik_table",
-    "object_table_csv",
-    "paint_objects",
-    "result_images",
-    "tracking_csv",
-    "tracking_table",
-    "write_ctc",
-    "write_object_predictions",
-    "write_result_images",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "ilastik_table": "objects",
+    "object_table_csv": "objects",
+    "paint_objects": "objects",
+    "write_object_predictions": "objects",
+    "IMAGE_NAMES": "tracking",
+    "result_images": "tracking",
+    "tracking_csv": "tracking",
+    "tracking_table": "tracking",
+    "write_ctc": "tracking",
+    "write_result_images": "tracking",
+    "FORMATS": "formats",
+    "export_many": "formats",
+    "export_result": "formats",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'gputrack.export' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"gputrack.export.{_WHERE[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
