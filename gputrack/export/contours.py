@@ -38,7 +38,7 @@ Examples
 >>> import numpy as np
 >>> frame = np.zeros((5, 6), np.uint8); frame[1:3, 2:4] = 7
 >>> object_contours(frame, 7, level=0.5)[:3].tolist()
-[[1.5, 1.0], [1.5, 2.0], [2.0, 2.5]]
+[[3.5, 2.0], [3.5, 1.0], [3.0, 0.5]]
 """
 
 from __future__ import annotations
