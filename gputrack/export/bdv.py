@@ -64,8 +64,8 @@ import numpy as np
 from ..errors import InputError, MissingInputError
 from ..io.atomic import atomic_output, check_writable
 
-__all__ = ["bdv_paths", "downsample_mean", "propose_mipmaps", "read_bdv", "read_bdv_xml", "to_uint16",
-           "write_bdv"]
+__all__ = ["bdv_paths", "downsample_mean", "intensity_map", "propose_mipmaps", "read_bdv", "read_bdv_xml",
+           "to_uint16", "write_bdv"]
 
 _AXES = {3: "tyx", 4: "tzyx", 5: "tzyxc"}
 
@@ -152,8 +152,16 @@ def downsample_mean(volume: np.ndarray, factors_zyx: Sequence[int]) -> np.ndarra
     return np.floor(out + 0.5).astype(np.uint16)
 
 
-def _value_map(raw: np.ndarray, value_range) -> tuple[float, float] | None:
-    """None if ``raw`` is stored unchanged, else the (lo, hi) mapped onto [0, 65535]."""
+def intensity_map(
+    raw: np.ndarray, value_range: tuple[float, float] | None = None
+) -> tuple[float, float] | None:
+    """How :func:`write_bdv` stores ``raw``: None (unchanged) or the (lo, hi) mapped onto [0, 65535].
+
+    Examples
+    --------
+    >>> intensity_map(np.array([[0.0, 255.0]])), intensity_map(np.array([[0.5, 2.0]]))
+    (None, (0.5, 2.0))
+    """
     if value_range is not None:
         lo, hi = (float(v) for v in value_range)
         if not hi > lo:
@@ -280,8 +288,8 @@ def write_bdv(
     raw = np.asarray(raw)
     axes = _AXES.get(raw.ndim) if axes is None else axes
     if axes not in ("tyx", "tzyx", "tyxc", "tzyxc") or len(axes) != raw.ndim:
-        raise InputError(f"write_bdv: raw of shape {raw.shape} with axes={axes!r}; expected (t, [z,] y, x[, c]) "
-                         "with axes one of tyx, tzyx, tyxc, tzyxc")
+        raise InputError(f"write_bdv: raw of shape {raw.shape} with axes={axes!r}; expected "
+                         "(t, [z,] y, x[, c]) with axes one of tyx, tzyx, tyxc, tzyxc")
     if raw.dtype.kind not in "biuf":
         raise InputError(f"write_bdv: raw of dtype {raw.dtype}; expected a numeric image")
     if "z" not in axes:
@@ -310,7 +318,7 @@ def write_bdv(
     if sub.shape != res.shape or (sub < 1).any():
         raise InputError(f"write_bdv: subdivisions {sub.tolist()}; expected {res.shape[0]} rows of 3 block "
                          "sizes >= 1 (one per resolution level)")
-    value_map = _value_map(raw, value_range)
+    value_map = intensity_map(raw, value_range)
     xml_path, h5_path = bdv_paths(path)
     check_writable(xml_path, overwrite)
     check_writable(h5_path, overwrite)
@@ -364,15 +372,18 @@ def read_bdv_xml(path: str | os.PathLike) -> dict:
     seq = root.find("SequenceDescription")
     loader = None if seq is None else seq.find("ImageLoader")
     if root.tag != "SpimData" or loader is None:
-        raise InputError(f"{path}: not a BigDataViewer XML (expected SpimData/SequenceDescription/ImageLoader)")
+        raise InputError(f"{path}: not a BigDataViewer XML "
+                         "(expected SpimData/SequenceDescription/ImageLoader)")
     if loader.get("format") != "bdv.hdf5" or loader.find("hdf5") is None:
         raise InputError(f"{path}: ImageLoader format {loader.get('format')!r}; expected 'bdv.hdf5'")
     base = root.find("BasePath")
     base_dir = path.parent
     if base is not None and base.text:
-        base_dir = (path.parent / base.text) if base.get("type", "relative") == "relative" else Path(base.text)
+        relative = base.get("type", "relative") == "relative"
+        base_dir = (path.parent / base.text) if relative else Path(base.text)
     h5 = loader.find("hdf5")
-    h5_path = (base_dir / h5.text.strip()) if h5.get("type", "relative") == "relative" else Path(h5.text.strip())
+    h5_name = (h5.text or "").strip()
+    h5_path = (base_dir / h5_name) if h5.get("type", "relative") == "relative" else Path(h5_name)
     setups, names, sizes, voxel, unit = [], [], [], None, ""
     for vs in seq.iter("ViewSetup"):
         setups.append(int(vs.findtext("id")))
@@ -404,7 +415,8 @@ def read_bdv_xml(path: str | os.PathLike) -> dict:
             m = m @ a  # transforms are listed outermost first
         affines[(int(reg.get("timepoint")), int(reg.get("setup")))] = m[:3]
     return {"hdf5": h5_path, "setups": setups, "names": names, "size": sizes[0], "sizes": sizes,
-            "voxel_size": voxel or (1.0, 1.0, 1.0), "unit": unit, "timepoints": timepoints, "affines": affines}
+            "voxel_size": voxel or (1.0, 1.0, 1.0), "unit": unit, "timepoints": timepoints,
+            "affines": affines}
 
 
 def read_bdv(path: str | os.PathLike, *, level: int = 0) -> tuple[np.ndarray, dict]:
