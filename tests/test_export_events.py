@@ -209,5 +209,4 @@ def test_real_sim_gt_tracking(tmp_path):
     found = sum(splits.get(k) == sorted(v) for k, v in gt_div.items())
     print(f"SIM+ 5-15: {len(moves)} moves, GT divisions {len(gt_div)}, found {found}, "
           f"split rows {len(splits)}")
-    assert found >= len(gt_div) - 1  # the tracker may miss one division
-    assert len(splits) - found <= 1  # and add at most one
+    assert found == len(gt_div) == len(splits)
