@@ -36,6 +36,7 @@ Examples
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -169,7 +170,13 @@ def write_geff(
             arr[:] = frames
             arr.attrs["axes"] = ["t", *space]
             arr.attrs["start"] = int(result.start)
-            meta.related_objects = [RelatedObject(type="labels", path="labels", label_prop="seg_id")]
-        meta.write(tmp)
-        geff.validate_structure(tmp)
+            with warnings.catch_warnings():
+                # traccuracy 0.4 reads the older name ``label_prop`` (geff-spec >= 1.2.1 calls
+                # it ``node_prop`` and keeps ``label_prop`` as a deprecated alias): set that one
+                warnings.simplefilter("ignore", DeprecationWarning)
+                meta.related_objects = [RelatedObject(type="labels", path="labels", label_prop="seg_id")]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            meta.write(tmp)
+            geff.validate_structure(tmp)
     return [out]
