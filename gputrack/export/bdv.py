@@ -330,9 +330,11 @@ def write_bdv(
             types = f.create_group("__DATA_TYPES__")
             types["Enum_Boolean"] = np.dtype(bool)
             types["String_VariableLength"] = h5py.string_dtype("ascii")
-            for s in range(n_c):
-                f.create_dataset(f"s{s:02d}/resolutions", data=res.astype(np.float64))
-                f.create_dataset(f"s{s:02d}/subdivisions", data=sub.astype(np.int32))
+            for s in range(n_c):  # chunked and extendable, as Fiji's (JHDF5) writer makes them
+                f.create_dataset(f"s{s:02d}/resolutions", data=res.astype(np.float64), chunks=res.shape,
+                                 maxshape=(None, None))
+                f.create_dataset(f"s{s:02d}/subdivisions", data=sub.astype(np.int32), chunks=sub.shape,
+                                 maxshape=(None, None))
             for t in range(n_t):
                 for s in range(n_c):
                     vol = to_uint16(raw[t, ..., s], value_map)
