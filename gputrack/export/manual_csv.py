@@ -72,6 +72,15 @@ def _track_ids(result: TrackingResult) -> np.ndarray:
     return lin["track_id"].to_numpy(np.int64)
 
 
+def _active_adjacency(a: np.ndarray, b: np.ndarray, value: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    """CSR of the active links by ``a``: node ``i`` links to ``ends[ptr[i]:ptr[i + 1]]``."""
+    active = value > 0
+    a, b = np.asarray(a)[active], np.asarray(b)[active]
+    order = np.argsort(a, kind="stable")
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(a, minlength=n))])
+    return ptr, b[order]
+
+
 def divisions_table(result: TrackingResult) -> pd.DataFrame:
     """One row per division: mother's time and track, the daughters' tracks (ascending).
 
@@ -88,11 +97,10 @@ def divisions_table(result: TrackingResult) -> pd.DataFrame:
     sol = result.solution
     g = sol.graph
     track = _track_ids(result)
-    active = sol.link_value > 0
-    src, dst = g.src[active], g.dst[active]
+    out_ptr, out_dst = _active_adjacency(g.src, g.dst, sol.link_value, g.n_nodes)
     rows = []
     for i in np.flatnonzero(sol.division):
-        children = np.sort(track[dst[src == i]])
+        children = np.sort(track[out_dst[out_ptr[i]:out_ptr[i + 1]]])
         if children.size != 2:
             raise InputError(f"tracking result: division at t={int(g.t[i])} has {children.size} active "
                              "children, expected 2")
@@ -112,13 +120,12 @@ def mergers_table(result: TrackingResult) -> pd.DataFrame:
     rows: list[tuple[int, int, str]] = []
 
     # unresolved: walk in time order (nodes are sorted by frame) so preceding mergers are known
-    active = sol.link_value > 0
-    src, dst = g.src[active], g.dst[active]
+    in_ptr, in_src = _active_adjacency(g.dst, g.src, sol.link_value, g.n_nodes)
     merged = sol.count > 1
     inside: dict[int, set[int]] = {}
     for i in np.flatnonzero(merged):
         ids = {int(track[i])} if track[i] > 0 else set()
-        for p in src[dst == i]:
+        for p in in_src[in_ptr[i]:in_ptr[i + 1]]:
             if merged[p]:
                 ids |= inside.get(int(p), set())
             elif track[p] > 0:
