@@ -253,20 +253,20 @@ def _check_raw(raw: np.ndarray, n_frames: int, shape: tuple[int, ...]) -> str:
 
 
 def _components(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Connected-component root of each of ``n`` nodes for the undirected edges src-dst."""
-    parent = np.arange(n)
+    """Connected-component label of each of ``n`` nodes for the undirected edges src-dst."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
+    adjacency = coo_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(n, n))
+    return connected_components(adjacency, directed=False)[1].astype(np.int64)
 
-    for a, b in zip(src.tolist(), dst.tolist()):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return np.array([find(a) for a in range(n)], np.int64)
+
+def _groups(keys: np.ndarray, values: np.ndarray) -> tuple[list[int], list[np.ndarray]]:
+    """Split ``values`` (already sorted by ``keys``) into runs of equal key: (keys, arrays)."""
+    if keys.size == 0:
+        return [], []
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return keys[starts].tolist(), np.split(values, starts[1:])
 
 
 def _declare(parent: ET.Element, tag: str, features) -> None:
@@ -334,9 +334,10 @@ def _model(result: TrackingResult, affine: np.ndarray, unit: str, ndim: int) -> 
     # spots
     idx = np.flatnonzero(active)
     all_spots = ET.SubElement(model, "AllSpots", nspots=str(idx.size))
-    for f in np.unique(frame[idx]):
+    by_frame = idx[np.argsort(frame[idx], kind="stable")]
+    for f, members in zip(*_groups(frame[by_frame], by_frame)):
         in_frame = ET.SubElement(all_spots, "SpotsInFrame", frame=str(int(f)))
-        for i in idx[frame[idx] == f]:
+        for i in members:
             attrs = {
                 "ID": _fmt(int(i)), "name": f"track-{int(ours['TrackId'][i])}",
                 "POSITION_X": _fmt(world[i, 0]), "POSITION_Y": _fmt(world[i, 1]),
@@ -361,19 +362,20 @@ def _model(result: TrackingResult, affine: np.ndarray, unit: str, ndim: int) -> 
     lineage = ours["LineageId"]
     all_tracks = ET.SubElement(model, "AllTracks")
     track_ids = []
-    comps = np.unique(root[src]) if links.size else np.zeros(0, np.int64)
+    outdeg_all = np.bincount(src, minlength=n)
+    indeg_all = np.bincount(dst, minlength=n)
+    spot_order = idx[np.argsort(root[idx], kind="stable")]  # active spots grouped by component
+    spot_groups = dict(zip(*_groups(root[spot_order], spot_order)))
+    edge_order = np.lexsort((dst, src, frame[src], root[src]))
+    edge_groups = dict(zip(*_groups(root[src[edge_order]], edge_order)))
     comp_id = {}
-    for r in comps.tolist():
-        members = np.flatnonzero((root == r) & active)
-        ids = lineage[members]
-        comp_id[r] = int(ids[ids > 0].min()) if (ids > 0).any() else int(members.min()) + 1
-    for index, r in enumerate(sorted(comps.tolist(), key=lambda c: comp_id[c])):
+    for r in edge_groups:
+        ids = lineage[spot_groups[r]]
+        comp_id[r] = int(ids[ids > 0].min()) if (ids > 0).any() else int(spot_groups[r].min()) + 1
+    for index, r in enumerate(sorted(edge_groups, key=lambda c: comp_id[c])):
         tid = comp_id[r]
-        members = np.flatnonzero((root == r) & active)
-        sel = np.flatnonzero(root[src] == r)
-        sel = sel[np.lexsort((dst[sel], src[sel], frame[src[sel]]))]
-        outdeg = np.bincount(src[sel], minlength=n)[members]
-        indeg = np.bincount(dst[sel], minlength=n)[members]
+        members, sel = spot_groups[r], edge_groups[r]
+        outdeg, indeg = outdeg_all[members], indeg_all[members]
         f_members = frame[members]
         attrs = {
             "name": f"Track_{tid}", "TRACK_INDEX": _fmt(index), "TRACK_ID": _fmt(tid),
