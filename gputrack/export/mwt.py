@@ -36,7 +36,10 @@ Differences from ilastik
   ``00001`` after a final single step (a 7-bit value that decoders misread) and drops a final
   single step that follows a diagonal; ``ilastik_compat=True`` reproduces both;
   :func:`read_mwt` reads either.
-- Track ids start at 1 (ilastik's blob ids are labels, from 1, in both modes).
+- ``major_x, major_y`` is the major axis (x, y) times the largest radius. ilastik writes the
+  first row of vigra's ``RegionAxes`` matrix times that radius: the x components of the major
+  and the minor axis, which have the same magnitudes in 2D but other signs.
+- Blob ids are track ids, from 1 (ilastik: labels, from 1; so in ``ilastik_compat`` mode).
 
 Examples
 --------
