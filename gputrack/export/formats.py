@@ -105,7 +105,7 @@ FORMATS: dict[str, Format] = {
         Format("json", "jsongraph", "write_json", "tracking", "hypotheses graph + result JSON"),
         Format("mamut", "mamut", "write_mamut", "tracking", "Fiji MaMuT XML (+ BigDataViewer)",
                takes_raw=True),
-        Format("geff", "geffio", "write_geff", "tracking.geff", "geff graph (zarr)"),
+        Format("geff", "geff", "write_geff", "tracking.geff", "geff graph (zarr)"),
         Format("mwt", "mwt", "write_mwt", "tracking", "Multi-Worm-Tracker summary + blobs"),
         Format("contours", "contours", "write_contours", "tracking", "contour outlines"),
         Format("divisions-csv", "manual_csv", "write_divisions_csv", "divisions.csv",
