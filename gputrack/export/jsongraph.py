@@ -101,8 +101,8 @@ def _features(energy: np.ndarray, weight: float) -> np.ndarray:
     return energy / weight if weight != 0 else np.zeros_like(energy)
 
 
-def _listify(row: np.ndarray) -> list[list[float]]:
-    return [[float(v)] for v in row]
+def _listify(row: list[float]) -> list[list[float]]:
+    return [[v] for v in row]
 
 
 def _documents(result: TrackingResult) -> tuple[dict, dict, dict]:
@@ -117,30 +117,32 @@ def _documents(result: TrackingResult) -> tuple[dict, dict, dict]:
         raise InputError("tracking result: lineage table and detections do not match row for row")
     weights = [float(p.transition_weight), float(p.detection_weight), float(p.division_weight),
                float(p.appearance_cost), float(p.disappearance_cost)]
-    f_det = _features(e.detection, weights[1])
-    f_app = _features(e.appearance, weights[3])
-    f_dis = _features(e.disappearance, weights[4])
-    f_div = _features(e.division, weights[2])
-    f_link = _features(e.link, weights[0])
+    f_det = _features(e.detection, weights[1]).tolist()
+    f_app = _features(e.appearance, weights[3]).tolist()
+    f_dis = _features(e.disappearance, weights[4]).tolist()
+    f_div = _features(e.division, weights[2]).tolist()
+    f_link = _features(e.link, weights[0]).tolist()
+    t_list, label_list = t.tolist(), label.tolist()
+    allowed = e.division_allowed.tolist()
     nodes = []
     to_uuid: dict[str, dict[str, int]] = {}
     for i in range(n):
         node = {"id": i, "features": _listify(f_det[i]), "appearanceFeatures": _listify(f_app[i]),
                 "disappearanceFeatures": _listify(f_dis[i])}
-        if e.division_allowed[i]:
+        if allowed[i]:
             node["divisionFeatures"] = _listify(f_div[i])
-        node["timestep"] = [int(t[i]), int(t[i])]
+        node["timestep"] = [t_list[i], t_list[i]]
         nodes.append(node)
-        to_uuid.setdefault(str(int(t[i])), {})[str(int(label[i]))] = i
-    links = [{"src": int(s), "dest": int(d), "features": _listify(f_link[k])}
-             for k, (s, d) in enumerate(zip(g.src, g.dst))]
+        to_uuid.setdefault(str(t_list[i]), {})[str(label_list[i])] = i
+    links = [{"src": s, "dest": d, "features": _listify(f_link[k])}
+             for k, (s, d) in enumerate(zip(g.src.tolist(), g.dst.tolist()))]
     model = {"segmentationHypotheses": nodes, "linkingHypotheses": links, "divisionHypotheses": [],
              "exclusions": [], "traxelToUniqueId": to_uuid, "settings": dict(SETTINGS)}
     solution = {
-        "detectionResults": [{"id": i, "value": int(sol.count[i])} for i in range(n)],
-        "linkingResults": [{"src": int(s), "dest": int(d), "value": int(v), "gap": 1}
-                           for s, d, v in zip(g.src, g.dst, sol.link_value)],
-        "divisionResults": [{"id": i, "value": bool(sol.division[i])} for i in range(n)],
+        "detectionResults": [{"id": i, "value": v} for i, v in enumerate(sol.count.tolist())],
+        "linkingResults": [{"src": s, "dest": d, "value": v, "gap": 1}
+                           for s, d, v in zip(g.src.tolist(), g.dst.tolist(), sol.link_value.tolist())],
+        "divisionResults": [{"id": i, "value": bool(v)} for i, v in enumerate(sol.division.tolist())],
     }
     if not e.division_allowed.any():
         del weights[2]
@@ -153,7 +155,7 @@ def write_json(
     *,
     overwrite: bool = False,
     label_frames: Sequence[np.ndarray] | None = None,
-    indent: int | None = 4,
+    indent: int | None = None,
 ) -> list[Path]:
     """Write ``<base>_graph.json``, ``<base>_result.json`` and ``<base>_weights.json``.
 
@@ -163,7 +165,7 @@ def write_json(
     path : base name (``out/run``; a ``.json`` or ``_graph.json`` suffix is stripped)
     overwrite : replace existing files (all three are checked before any is written)
     label_frames : unused (the JSON holds no images); accepted for a uniform writer interface
-    indent : JSON indentation (hytra writes 4); None for compact files
+    indent : JSON indentation; None (default) writes compact files fast, hytra's files use 4
 
     Returns
     -------
@@ -176,8 +178,9 @@ def write_json(
     with contextlib.ExitStack() as stack:
         for kind, p in paths.items():
             tmp = stack.enter_context(atomic_output(p, overwrite=overwrite))
-            with open(tmp, "w") as fh:
-                json.dump(docs[kind], fh, indent=indent, separators=(",", ": ") if indent else (",", ":"))
+            # json.dumps (not json.dump) so compact output goes through the C encoder
+            text = json.dumps(docs[kind], indent=indent, separators=(",", ": ") if indent else (",", ":"))
+            tmp.write_text(text)
     return list(paths.values())
 
 
