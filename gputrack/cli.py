@@ -533,7 +533,7 @@ def cmd_track(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Export a saved tracking result (``tracking_result.h5``) in one or more formats."""
     from .errors import InputError  # noqa: PLC0415
-    from .export.formats import export_many, export_result, parse_formats  # noqa: PLC0415
+    from .export.formats import ILASTIK_COMPAT, export_many, export_result, parse_formats  # noqa: PLC0415
     from .io.sequence import read_sequence  # noqa: PLC0415
     from .tracking.result import load_result  # noqa: PLC0415
 
@@ -548,7 +548,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise InputError("--bdv-xml: only with --format mamut")
     if len(formats) == 1:
         options = {"bdv_xml": args.bdv_xml} if args.bdv_xml else {}
-        if args.ilastik_compat and formats[0] in ("csv", "images"):
+        if args.ilastik_compat and formats[0] in ILASTIK_COMPAT:
             options["ilastik_compat"] = True
         written = export_result(result, formats[0], args.out, overwrite=args.overwrite, raw=raw, **options)
     else:
@@ -876,7 +876,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", help="raw frames, for formats that carry image data (mamut: BigDataViewer)")
     p.add_argument("--raw-axes", help="axes of the raw file (guessed when absent)")
     p.add_argument("--bdv-xml", help="mamut: use this BigDataViewer XML instead of writing one")
-    p.add_argument("--ilastik-compat", action="store_true", help="ilastik's numbering in csv and images")
+    p.add_argument("--ilastik-compat", action="store_true", help="ilastik's numbering and quirks")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("demo", help="run the pipeline on the embedded synthetic data")

@@ -56,7 +56,7 @@ from ..errors import InputError, OutputExistsError
 if TYPE_CHECKING:
     from ..tracking.result import TrackingResult
 
-__all__ = ["FORMATS", "Format", "export_many", "export_result", "parse_formats"]
+__all__ = ["FORMATS", "ILASTIK_COMPAT", "Format", "export_many", "export_result", "parse_formats"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,9 @@ FORMATS: dict[str, Format] = {
     )
 }
 """Every export format by name (see the module docstring)."""
+
+ILASTIK_COMPAT = ("csv", "images", "h5-events", "mwt", "contours")
+"""Formats whose writer takes ``ilastik_compat`` (ilastik's numbering and quirks)."""
 
 
 def parse_formats(text: str | Sequence[str]) -> list[str]:
@@ -195,7 +198,7 @@ def export_many(
         label_frames = result.frames()  # read a referenced CTC folder once for all formats
     written: list[Path] = []
     for name in names:
-        options = {"ilastik_compat": ilastik_compat} if name in ("csv", "images") else {}
+        options = {"ilastik_compat": ilastik_compat} if name in ILASTIK_COMPAT else {}
         if name == "ctc":
             written += _ctc_into(result, folder, label_frames)
             continue

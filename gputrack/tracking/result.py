@@ -192,6 +192,8 @@ def load_result(path: str | os.PathLike) -> TrackingResult:
     path = Path(path)
     if not path.is_file():
         raise MissingInputError(f"{path}: tracking result file not found")
+    if not h5py.is_hdf5(path):
+        raise InputError(f"{path}: not an HDF5 file; expected a tracking result (tracking_result.h5)")
     with h5py.File(path, "r") as f:
         version = f.attrs.get("format_version")
         if version is None or "solution" not in f:
