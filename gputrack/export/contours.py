@@ -57,7 +57,7 @@ from ..io.atomic import atomic_output, check_writable
 from ..tracking.result import TrackingResult
 
 __all__ = ["find_contours", "object_contours", "object_masks", "outline_path", "read_contours",
-           "tracked_outlines", "write_contours"]
+           "tracked_masks", "tracked_outlines", "write_contours"]
 
 # Square cases: bit 0 = upper-left above level, 1 = upper-right, 2 = lower-left, 3 = lower-right.
 # Crossing points on the square's edges: 0 top, 1 bottom, 2 left, 3 right. Each case gives
@@ -277,6 +277,29 @@ def _frame_list(result: TrackingResult, label_frames) -> list[np.ndarray]:
     return frames
 
 
+def tracked_masks(result: TrackingResult, label_frames: Sequence[np.ndarray] | None = None):
+    """Yield ``(t, label, lineage_row, mask, origin)`` for every tracked object (count > 0), by frame.
+
+    ``mask`` is the object's bounding-box mask (3D: its footprint) and ``origin`` the box's
+    (row, col) corner, as :func:`object_masks` gives them.
+    """
+    lin = _check_rows(result)
+    frames = _frame_list(result, label_frames)
+    active = lin[lin["count"].to_numpy() > 0]
+    for k, frame in enumerate(frames):
+        t = result.start + k
+        sel = active[active["t"].to_numpy() == t]
+        if sel.empty:
+            continue
+        masks = object_masks(frame, sel["label"].to_numpy())
+        for _, row in sel.iterrows():
+            label = int(row["label"])
+            if label not in masks:
+                raise InputError(f"label frame t={t}: tracked object label {label} is not in the image")
+            mask, origin = masks[label]
+            yield t, label, row, mask, origin
+
+
 def tracked_outlines(
     result: TrackingResult, label_frames: Sequence[np.ndarray] | None = None, *, level: float = 0.0
 ) -> pd.DataFrame:
@@ -287,23 +310,9 @@ def tracked_outlines(
     DataFrame with columns ``t, label, track_id, lineage_id, contour`` ((N, 2) x, y arrays;
     footprints for 3D frames), sorted by frame then label.
     """
-    lin = _check_rows(result)
-    frames = _frame_list(result, label_frames)
-    active = lin[lin["count"].to_numpy() > 0]
-    rows = []
-    for k, frame in enumerate(frames):
-        t = result.start + k
-        sel = active[active["t"].to_numpy() == t]
-        if sel.empty:
-            continue
-        masks = object_masks(frame, sel["label"].to_numpy())
-        for label, track, lineage in zip(sel["label"].to_numpy(), sel["track_id"].to_numpy(),
-                                         sel["lineage_id"].to_numpy()):
-            if int(label) not in masks:
-                raise InputError(f"label frame t={t}: tracked object label {int(label)} is not in the image")
-            mask, origin = masks[int(label)]
-            rows.append((t, int(label), int(track), int(lineage),
-                         _mask_contour(mask.view(np.uint8), level, origin)))
+    rows = [(t, label, int(row["track_id"]), int(row["lineage_id"]),
+             _mask_contour(mask.view(np.uint8), level, origin))
+            for t, label, row, mask, origin in tracked_masks(result, label_frames)]
     out = pd.DataFrame(rows, columns=["t", "label", "track_id", "lineage_id", "contour"])
     return out.sort_values(["t", "label"], kind="stable").reset_index(drop=True)
 

@@ -61,7 +61,7 @@ import pandas as pd
 from ..errors import InputError, MissingInputError
 from ..io.atomic import atomic_output, check_writable
 from ..tracking.result import TrackingResult
-from .contours import _check_rows, _frame_list, _mask_contour, object_masks
+from .contours import _mask_contour, tracked_masks
 
 __all__ = ["BLOB_COLUMNS", "SUMMARY_COLUMNS", "blob_table", "decode_chain", "encode_chain",
            "mwt_paths", "read_mwt", "write_mwt"]
@@ -198,26 +198,14 @@ def blob_table(
 
     Rows are in file order: by blob id, then frame.
     """
-    lin = _check_rows(result)
-    frames = _frame_list(result, label_frames)
-    active = lin[lin["count"].to_numpy() > 0]
     rows = []
-    for k, frame in enumerate(frames):
-        t = result.start + k
-        sel = active[active["t"].to_numpy() == t]
-        if sel.empty:
-            continue
-        masks = object_masks(frame, sel["label"].to_numpy())
-        for label, track in zip(sel["label"].to_numpy(), sel["track_id"].to_numpy()):
-            if int(label) not in masks:
-                raise InputError(f"label frame t={t}: tracked object label {int(label)} is not in the image")
-            mask, origin = masks[int(label)]
-            area, x, y, r0, r1, ax, ay = _shape(mask, origin)
-            contour = _mask_contour(mask, 0.0, origin)
-            code, n = encode_chain(contour, ilastik_compat=ilastik_compat) if len(contour) else ("", 0)
-            x0, y0 = (contour[0] if len(contour) else (x, y))
-            rows.append((int(label) if ilastik_compat else int(track), 0, t, x, y, area, ax * r0, ay * r0,
-                         (r0 + r1) / 2, r0, r1, float(x0), float(y0), n, code))
+    for t, label, row, mask, origin in tracked_masks(result, label_frames):
+        area, x, y, r0, r1, ax, ay = _shape(mask, origin)
+        contour = _mask_contour(mask, 0.0, origin)
+        code, n = encode_chain(contour, ilastik_compat=ilastik_compat) if len(contour) else ("", 0)
+        x0, y0 = (contour[0] if len(contour) else (x, y))
+        rows.append((label if ilastik_compat else int(row["track_id"]), 0, t, x, y, area, ax * r0, ay * r0,
+                     (r0 + r1) / 2, r0, r1, float(x0), float(y0), n, code))
     table = pd.DataFrame(rows, columns=["blob", *BLOB_COLUMNS])
     table = table.sort_values(["blob", "t"], kind="stable").reset_index(drop=True)
     table["count"] = table.groupby("blob").cumcount() + 1
