@@ -540,6 +540,108 @@ def _residual_adjacency(tail, head, cost, n_nodes):
     return ptr, slot, to, c
 
 
+@numba.njit(cache=True)
+def _residual_potentials(tail, head, cost, flow, pot, adj_ptr, adj_slot, adj_to, adj_cost, budget):
+    """Node potentials with non-negative reduced costs on the residual arcs of ``flow`` (if it exists).
+
+    FIFO label correcting started from ``pot`` with S and T held at 0 (arcs out of S / T relaxed
+    once at the start): at a fixed point every residual arc between other nodes, and every one
+    leaving S or T, has a non-negative reduced cost. A flow that is optimal for the network has
+    such potentials, which then are optimal duals; otherwise (or when ``budget`` relaxations run
+    out) the labels are still valid potentials for :func:`dual_bound`, just not optimal ones.
+    """
+    n_nodes = pot.size
+    dist = pot.copy()
+    dist[0] = 0.0
+    dist[1] = 0.0
+    for a in range(tail.size):
+        if tail[a] == 0 and flow[a] == 0 and cost[a] < dist[head[a]]:
+            dist[head[a]] = cost[a]
+        elif head[a] == 1 and flow[a] == 1 and -cost[a] < dist[tail[a]]:
+            dist[tail[a]] = -cost[a]
+    queue = np.empty(n_nodes + 1, np.int64)
+    inq = np.zeros(n_nodes, np.bool_)
+    qh, qt, qn = 0, 0, 0
+    for x in range(2, n_nodes):
+        queue[qt] = x
+        qt += 1
+        qn += 1
+        inq[x] = True
+    qt = qt % (n_nodes + 1)
+    while qn > 0 and budget > 0:
+        x = queue[qh]
+        qh = (qh + 1) % (n_nodes + 1)
+        qn -= 1
+        inq[x] = False
+        for p in range(adj_ptr[x], adj_ptr[x + 1]):
+            budget -= 1
+            slot = adj_slot[p]
+            if (flow[slot >> 1] == 1) != ((slot & 1) == 1):
+                continue
+            y = adj_to[p]
+            nd = dist[x] + adj_cost[p]
+            if nd < dist[y] - 1e-9:
+                dist[y] = nd
+                if not inq[y]:
+                    inq[y] = True
+                    queue[qt] = y
+                    qt = (qt + 1) % (n_nodes + 1)
+                    qn += 1
+    return dist
+
+
+@numba.njit(cache=True)
+def _division_node_potentials(seed_cost, ptr, breaks):
+    """Per division node D, the potential p maximising ``min(0, c_seed - p) + sum_j min(0, p - b_j)``.
+
+    ``breaks[ptr[k]:ptr[k + 1]]`` are the ``b_j = pi(u_j) - c_j`` of the arcs out of node k; the
+    function is concave and piecewise linear, so its maximum is at one of the breakpoints.
+    """
+    out = np.empty(seed_cost.size)
+    for k in range(seed_cost.size):
+        best_p = seed_cost[k]
+        best = -np.inf
+        for c in range(ptr[k] - 1, ptr[k + 1]):
+            p = seed_cost[k] if c < ptr[k] else breaks[c]
+            f = min(0.0, seed_cost[k] - p)
+            for j in range(ptr[k], ptr[k + 1]):
+                f += min(0.0, p - breaks[j])
+            if f > best:
+                best = f
+                best_p = p
+        out[k] = best_p
+    return out
+
+
+def dual_bound(tail: np.ndarray, head: np.ndarray, cost: np.ndarray, kind: np.ndarray, pot: np.ndarray,
+               base: float) -> float:
+    """Lower bound on the tracking energy from node potentials of the flow graph (Lagrangian dual).
+
+    Every labelling that satisfies the model of spec §4.8 is a circulation in the flow graph (unit
+    arcs, S and T joined by an arc of cost 0) whose cost is its energy minus ``base`` (the energy of
+    the all-zero labelling): the division arcs ``S -> D_i -> u_j`` relax the side constraints. For
+    any potentials pi, a circulation f with 0 <= f <= 1 costs
+    ``sum_a c_a f_a = sum_a (c_a + pi_tail - pi_head) f_a >= sum_a min(0, c_a + pi_tail - pi_head)``,
+    so that sum plus ``base`` bounds the optimal energy from below, whatever pi. ``pot`` gives pi
+    of the detection nodes (the successive-shortest-path potentials, near-optimal duals), S and T
+    get 0, and each division node the potential that maximises its own terms.
+    """
+    pi = np.asarray(pot, np.float64).copy()
+    pi[:2] = 0.0
+    seeds = np.flatnonzero(kind == K_DSEED)
+    if seeds.size:
+        dlink = np.flatnonzero(kind == K_DLINK)
+        order = np.argsort(tail[dlink], kind="stable")
+        dlink = dlink[order]
+        d_nodes = head[seeds]  # consecutive ids, in the order of their seed arcs
+        ptr = _offsets(tail[dlink] - d_nodes[0], seeds.size)
+        breaks = pi[head[dlink]] - cost[dlink]
+        d_pot = _division_node_potentials(cost[seeds].astype(np.float64), ptr, breaks)
+        pi[d_nodes] = d_pot
+    reduced = cost + pi[tail] - pi[head]
+    return float(base + np.minimum(reduced, 0.0).sum())
+
+
 def _offsets(keys: np.ndarray, n: int) -> np.ndarray:
     """CSR offsets (n + 1,) of the sorted integer ``keys`` in [0, n)."""
     out = np.zeros(n + 1, np.int64)
@@ -674,6 +776,14 @@ def solve_flow(
     if warm:
         flow0 = _min_cost_flow_start(tail, head, cost, kind, n)
     flow, rounds, augs, pops = _ssp(*args, allowed, m, pot, int(max_rounds), flow0, warm, warm and not exact)
+    zero = np.zeros(n, np.int64)
+    base = total_energy(energies, zero, zero, zero, np.zeros(E, np.int64), np.zeros(n, bool))
+    # two valid sets of potentials (a lower bound holds for any): the search's own, and the labels of
+    # its residual graph (optimal duals when the flow is optimal for the relaxed network)
+    fixed = _residual_potentials(tail, head, cost, flow, pot, adj_ptr, adj_slot, adj_to, adj_cost,
+                                 20 * adj_slot.size + 1000)
+    bound = max(dual_bound(tail, head, cost, kind, pot, base),
+                dual_bound(tail, head, cost, kind, fixed, base))
     f = flow.astype(np.int64)
     count = np.bincount(ref[kind == K_NODE], weights=f[kind == K_NODE], minlength=n).astype(np.int64)
     appearance = np.bincount(ref[kind == K_APP], weights=f[kind == K_APP], minlength=n).astype(np.int64)
@@ -685,4 +795,5 @@ def solve_flow(
     division[ref[ds][f[ds] > 0]] = True
     energy = total_energy(energies, count, appearance, disappearance, link_value, division)
     return Solution(graph, energies, count, appearance, disappearance, link_value, division, energy,
-                    solver="flow", optimal=True if exact else None, seconds=time.perf_counter() - t0)
+                    solver="flow", optimal=True if exact else None, bound=bound,
+                    seconds=time.perf_counter() - t0)
