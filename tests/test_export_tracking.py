@@ -120,3 +120,21 @@ def test_result_images_follow_the_lineage(tmp_path):
         np.testing.assert_array_equal(f["data"][()], np.stack(ident))
     with h5py.File(paths["Tracking-Result"]) as f:
         np.testing.assert_array_equal(f["data"][()], np.stack(result_images(res)["Tracking-Result"]))
+
+
+def test_ctc_of_a_sequence_starting_later_counts_frames_from_its_first_mask(tmp_path):
+    """A result whose first frame is t = 10 writes mask000.tif ... and a track table in those numbers."""
+    from gputrack.io.ctc import read_frames, read_tracks
+    from gputrack.tracking import track_labels
+
+    lab = np.zeros((3, 16, 16), np.uint16)
+    lab[:, 4:8, 4:8] = 2
+    lab[1:, 10:13, 10:13] = 5  # appears in the second frame
+    write_ctc(track_labels(lab, start=10), tmp_path / "res")
+    tracks = read_tracks(tmp_path / "res" / "res_track.txt").sort_values("begin")
+    masks = read_frames(tmp_path / "res")
+    assert len(masks) == 3
+    assert tracks[["begin", "end"]].values.tolist() == [[0, 2], [1, 2]]
+    for label, begin, end in tracks[["label", "begin", "end"]].values:
+        present = [k for k, m in enumerate(masks) if (m == label).any()]
+        assert present == list(range(begin, end + 1))

@@ -190,13 +190,18 @@ def to_ctc(
     masks : list of uint16 arrays
         Pixel value = track id (false detections and unknown labels become 0).
     tracks : DataFrame
-        ``label, begin, end, parent`` (CTC ``res_track.txt`` content).
+        ``label, begin, end, parent`` (CTC ``res_track.txt`` content); frames count from the
+        first label frame (mask ``k`` is time ``start + k``), as a CTC folder numbers them.
     """
     lin = lineages(solution, first_id=1)
     if len(lin) and lin["track_id"].max() > np.iinfo(np.uint16).max:
         raise InputError("to_ctc: more than 65535 tracks do not fit CTC's uint16 masks")
+    if start is None:
+        start = int(solution.graph.detections.attrs.get("frames", (0, 0))[0])
     masks = relabel(solution, label_frames, by="track", start=start, dtype=np.uint16)
-    return masks, track_table(lin)
+    tracks = track_table(lin)
+    tracks[["begin", "end"]] -= start
+    return masks, tracks
 
 
 def write_ctc_result(
