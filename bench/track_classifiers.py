@@ -195,8 +195,7 @@ def restrict_ground_truth(tra: Path, tracks: np.ndarray, first: int, last: int, 
 
 def score_run(result, frames: np.ndarray, start: int, gt: Path, out: Path) -> dict[str, float]:
     """Write a tracking result as a CTC folder numbered from 0 and score it with py-ctcmetrics."""
-    masks, table = to_ctc(result.solution, frames, start=start)
-    table[["begin", "end"]] -= start
+    masks, table = to_ctc(result.solution, frames, start=start)  # frames counted from the first mask
     write_ctc(out, masks, table)
     s = ctc_scores(out, gt, METRICS)
     tp, fp, fn = s.get("tp_div(0)", 0.0), s.get("fp_div(0)", 0.0), s.get("fn_div(0)", 0.0)
