@@ -36,13 +36,47 @@ import time
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
+from ..errors import InputError
 from .energies import Energies
 from .graph import HypothesesGraph
 from .solution import Solution, total_energy
 
 K_NODE, K_APP, K_DIS, K_LINK, K_DSEED, K_DLINK = 0, 1, 2, 3, 4, 5
 _INF = np.inf
+# the clock of time.monotonic_ns (CLOCK_MONOTONIC: 1 on Linux)
+_CLOCK_MONOTONIC = getattr(time, "CLOCK_MONOTONIC", 1)
+# Dijkstra pops between two reads of the clock when a deadline is set (a read costs ~25 ns)
+_CLOCK_EVERY = 1023
+
+
+@intrinsic
+def _monotonic_ns(typingctx):
+    """``time.monotonic_ns()`` inside numba code: libc ``clock_gettime(CLOCK_MONOTONIC)`` (~25 ns).
+
+    Called through its symbol (not a ctypes address), so the functions using it stay cacheable.
+    """
+
+    def codegen(context, builder, signature, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        spec = cgutils.alloca_once(builder, ir.ArrayType(i64, 2))
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i32, [i32, spec.type]),
+                                            "clock_gettime")
+        builder.call(fn, [ir.Constant(i32, _CLOCK_MONOTONIC), spec])
+        sec = builder.load(builder.gep(spec, [ir.Constant(i32, 0), ir.Constant(i32, 0)]))
+        nsec = builder.load(builder.gep(spec, [ir.Constant(i32, 0), ir.Constant(i32, 1)]))
+        return builder.add(builder.mul(sec, ir.Constant(i64, 1_000_000_000)), nsec)
+
+    return types.int64(), codegen
+
+
+@numba.njit(cache=True)
+def _clock_ns() -> int:
+    """The clock that deadlines of :func:`_ssp` are read on (same as ``time.monotonic_ns``)."""
+    return _monotonic_ns()
 
 
 @numba.njit(cache=True, inline="always")
@@ -140,7 +174,15 @@ def _apply(a, sign, kind, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylin
 
 @numba.njit(cache=True)
 def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to, adj_cost, app_first,
-         dis_first, dseed_arc, esrc, edst, allowed, m, pot, max_rounds, flow, warm, skip_conflicts):
+         dis_first, dseed_arc, esrc, edst, allowed, m, pot, max_rounds, flow, warm, skip_conflicts,
+         deadline, max_augmentations):
+    """Successive shortest paths from ``flow`` (updated in place); see the module docstring.
+
+    ``deadline`` (``time.monotonic_ns`` value, 0 for none) and ``max_augmentations`` stop the search
+    between two augmentations, or within a Dijkstra search (then its labels are dropped): the flow
+    is then the one after the last completed augmentation. Returns the flow, the rounds, the
+    augmentations, the heap pops and whether the search was stopped.
+    """
     n_det = allowed.size
     xcnt = np.zeros(n_det, np.int64)
     acnt = np.zeros(n_det, np.int64)
@@ -205,7 +247,11 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
     walked = np.empty(n_nodes + 2, np.int64)
     status = np.zeros(n_nodes, np.int8)
     stack = np.empty(n_nodes, np.int64)
+    stopped = False
     while rounds < max_rounds:
+        if augmentations >= max_augmentations or (deadline > 0 and _monotonic_ns() > deadline):
+            stopped = True
+            break
         rounds += 1
         before = augmentations
         size = 0
@@ -302,6 +348,9 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
             total_pops += 1
             if pops > limit:
                 break
+            if deadline > 0 and (pops & _CLOCK_EVERY) == 0 and _monotonic_ns() > deadline:
+                stopped = True
+                break
             dx = dist[x] + pot[x]
             for p in range(adj_ptr[x], adj_ptr[x + 1]):
                 slot = adj_slot[p]
@@ -321,6 +370,8 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
                     if size >= hk.size:
                         break
                     size = _heap_push(hk, hv, size, nd, y)
+        if stopped:
+            break
         maxd = 0.0
         for x in range(n_nodes):
             if dist[x] < _INF and dist[x] > maxd:
@@ -371,6 +422,9 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
         order = np.argsort(cand_cost[:nc])
         stamp = rounds
         for oi in range(nc):
+            if augmentations >= max_augmentations or (deadline > 0 and _monotonic_ns() > deadline):
+                stopped = True
+                break
             last = cand_slot[order[oi]]
             qa = last >> 1
             start = head[qa] if (last & 1) else tail[qa]
@@ -438,9 +492,9 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
             flow[qa] = 0 if (last & 1) else 1
             _apply(qa, sign, kind, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact)
             augmentations += 1
-        if augmentations == before:
+        if stopped or augmentations == before:
             break
-    return flow, rounds, augmentations, total_pops
+    return flow, rounds, augmentations, total_pops, stopped
 
 
 @numba.njit(cache=True)
@@ -678,7 +732,13 @@ def _min_cost_flow_start(tail, head, cost, kind, n):
 
 
 def solve_flow(
-    graph: HypothesesGraph, energies: Energies, *, max_rounds: int | None = None, warm_start: bool = True
+    graph: HypothesesGraph,
+    energies: Energies,
+    *,
+    max_rounds: int | None = None,
+    warm_start: bool = True,
+    time_limit: float | None = None,
+    max_augmentations: int | None = None,
 ) -> Solution:
     """Minimise the tracking energy with successive shortest paths (dpct-style, spec §4.7).
 
@@ -693,12 +753,22 @@ def solve_flow(
         With one object per merger, start from the exact min-cost flow of the model without
         divisions (OR-Tools' C++ cost-scaling solver), so the shortest-path rounds only add
         divisions; False runs the pure successive-shortest-path search from the empty flow.
+    time_limit : float, optional
+        Seconds from the start of the call after which the shortest-path search stops (checked
+        between augmentations and every ~1000 steps of a search). The warm start always completes:
+        it is the first feasible labelling (without it, the empty one). The labelling after any
+        completed augmentation satisfies every constraint of the model, and ``bound`` stays valid,
+        so a stopped search returns a feasible labelling with its gap.
+    max_augmentations : int, optional
+        Stop after this many augmenting paths (same semantics as ``time_limit``).
 
     Returns
     -------
     Solution
         ``optimal`` is True when the model has no divisions and ``max_objects == 1`` (then the
-        flow is an exact minimum-cost flow), else None.
+        flow is an exact minimum-cost flow) and the search was not stopped, else None. ``bound``
+        is a Lagrangian lower bound (:func:`dual_bound`); ``solver`` is ``"flow"``, or
+        ``"flow(stopped)"`` when ``time_limit`` or ``max_augmentations`` ended the search.
 
     Examples
     --------
@@ -710,6 +780,11 @@ def solve_flow(
     ([1], [1, 1])
     """
     t0 = time.perf_counter()
+    if time_limit is not None and not time_limit >= 0:
+        raise InputError(f"time_limit must be a number of seconds >= 0, got {time_limit}")
+    if max_augmentations is not None and max_augmentations < 0:
+        raise InputError(f"max_augmentations must be >= 0, got {max_augmentations}")
+    deadline = 0 if time_limit is None else time.monotonic_ns() + max(1, int(time_limit * 1e9))
     n, m = graph.n_nodes, energies.max_objects
     E = graph.n_links
     det, app, dis, link = energies.detection, energies.appearance, energies.disappearance, energies.link
@@ -775,7 +850,9 @@ def solve_flow(
             dis_first, dseed_arc, src, dst)
     if warm:
         flow0 = _min_cost_flow_start(tail, head, cost, kind, n)
-    flow, rounds, augs, pops = _ssp(*args, allowed, m, pot, int(max_rounds), flow0, warm, warm and not exact)
+    cap = np.iinfo(np.int64).max if max_augmentations is None else int(max_augmentations)
+    flow, rounds, augs, pops, stopped = _ssp(*args, allowed, m, pot, int(max_rounds), flow0, warm,
+                                             warm and not exact, deadline, cap)
     zero = np.zeros(n, np.int64)
     base = total_energy(energies, zero, zero, zero, np.zeros(E, np.int64), np.zeros(n, bool))
     # two valid sets of potentials (a lower bound holds for any): the search's own, and the labels of
@@ -795,5 +872,6 @@ def solve_flow(
     division[ref[ds][f[ds] > 0]] = True
     energy = total_energy(energies, count, appearance, disappearance, link_value, division)
     return Solution(graph, energies, count, appearance, disappearance, link_value, division, energy,
-                    solver="flow", optimal=True if exact else None, bound=bound,
+                    solver="flow(stopped)" if stopped else "flow",
+                    optimal=True if exact and not stopped else None, bound=bound,
                     seconds=time.perf_counter() - t0)

@@ -45,14 +45,19 @@ def _load_seconds(graph: HypothesesGraph, energies: Energies) -> float:
 
 
 def _flow_incumbent(graph: HypothesesGraph, energies: Energies, backend: str, bound: float | None,
-                    relative_gap: float, t0: float) -> Solution:
-    """The flow solver's labelling with the best valid lower bound known (its own dual bound or ``bound``)."""
+                    relative_gap: float, t0: float, timeout: float | None) -> Solution:
+    """The flow solver's labelling with the best valid lower bound known (its own dual bound or ``bound``).
+
+    The flow's shortest-path search gets what remains of ``timeout`` (counted from ``t0``); its
+    warm start always completes.
+    """
     from .flow import solve_flow
 
-    sol = solve_flow(graph, energies)
+    remaining = None if timeout is None else max(0.0, timeout - (time.perf_counter() - t0))
+    sol = solve_flow(graph, energies, time_limit=remaining)
     if bound is not None and (sol.bound is None or bound > sol.bound):
         sol.bound = bound
-    sol.solver = f"ilp-{backend}(timeout)+flow"
+    sol.solver = f"ilp-{backend}(timeout)+{sol.solver}"
     sol.optimal = sol.gap is not None and sol.gap <= relative_gap
     sol.seconds = time.perf_counter() - t0
     return sol
@@ -241,7 +246,9 @@ def solve_ilp(
         from its size: about 4 s for 10^5 detections), the flow solver's labelling is returned
         instead, with the better of the solver's bound and the flow's Lagrangian dual bound
         (:func:`~gputrack.tracking.flow.dual_bound`, valid for any potentials) and
-        ``optimal=True`` only when that bound proves the gap ``<= relative_gap``.
+        ``optimal=True`` only when that bound proves the gap ``<= relative_gap``. That flow
+        search gets what remains of ``timeout`` (``solve_flow(time_limit=...)``) after its warm
+        start, which always completes (~2 s for 10^5 detections on 2 cores).
     relative_gap : float
         Relative MIP gap at which to stop (ilastik uses 0.01).
     backend : {"highs", "scip", "cp-sat"}
@@ -268,7 +275,7 @@ def solve_ilp(
     t0 = time.perf_counter()
     if timeout is not None and _load_seconds(graph, energies) > 0.5 * timeout:
         # the solver could not even start within the budget: the flow labelling and its dual bound
-        return _flow_incumbent(graph, energies, backend, None, relative_gap, t0)
+        return _flow_incumbent(graph, energies, backend, None, relative_gap, t0, timeout)
     model, index = _build_model(graph, energies)
     params = mathopt.SolveParameters(relative_gap_tolerance=relative_gap)
     if threads > 1:
@@ -284,7 +291,7 @@ def solve_ilp(
             reason = result_pb2.TerminationReasonProto.Name(result.termination.reason)
             raise InputError(f"ILP solver found no solution ({reason.removeprefix('TERMINATION_REASON_')})")
         # time limit hit before a first integer solution: return the flow heuristic's labelling
-        return _flow_incumbent(graph, energies, backend, bound, relative_gap, t0)
+        return _flow_incumbent(graph, energies, backend, bound, relative_gap, t0, timeout)
 
     def states(name):
         return values[index[name]].argmax(axis=1).astype(np.int64)
