@@ -185,26 +185,42 @@ def test_flow_stopped_after_any_augmentation_is_feasible_and_bounded(max_objects
     while True:
         s = solve_flow(g, e, max_augmentations=n_aug)
         assert constraint_violations(s) == [], n_aug
-        assert s.bound <= ref.energy + 1e-9 * abs(ref.energy)
+        assert s.bound <= ref.energy + 1e-9 * abs(ref.energy) <= s.energy + 2e-9 * abs(ref.energy)
         energies.append(s.energy)
         if s.solver == "flow":
             break
         assert s.solver == "flow(stopped)" and s.optimal is None
         n_aug += 1
         assert n_aug < 10 * g.n_nodes
-    # every augmentation has a negative reduced cost: the energy decreases to the full search's
     assert n_aug > 5
-    assert np.all(np.diff(energies) <= 1e-9 * abs(ref.energy))
     assert energies[-1] == pytest.approx(full.energy, rel=1e-12)
+    assert max(energies) > full.energy
     if max_objects == 1:
         # the warm start alone is the exact optimum of the model without division arcs
         nodiv = TrackingParameters(max_distance=15.0, with_divisions=False)
         e0 = compute_energies(g, nodiv)
+        # (the greedy division insertion after a stopped search can only lower its energy)
         warm = solve_flow(g, e, time_limit=0)
-        assert warm.division.sum() == 0 and warm.solver == "flow(stopped)"
+        assert warm.solver == "flow(stopped)" and warm.division.sum() > 0
         no_division = e.division[e.division_allowed, 0].sum()
-        assert warm.energy - no_division == pytest.approx(_reference_min_cost_flow(g, e0),
-                                                          abs=g.n_nodes * 2 / SCALE)
+        assert warm.energy - no_division < _reference_min_cost_flow(g, e0) - 1.0
+
+
+def test_insert_divisions_turns_a_track_start_into_a_daughter():
+    from gputrack.tracking.flow import _insert_divisions
+
+    # detection 0 (t=0) continues to 1; detection 2 (t=1) starts a track; links 0->1, 0->2
+    src, dst = np.array([0, 0]), np.array([1, 2])
+    for div_gain, expect in ((5.0, True), (600.0, False)):
+        count, app, dis = np.array([1, 1, 1]), np.array([1, 0, 1]), np.array([0, 1, 1])
+        link_value, division = np.array([1, 0]), np.zeros(3, bool)
+        added = _insert_divisions(src, dst, np.array([-4.0, -3.0]), np.array([div_gain, 0.0, 0.0]),
+                                  np.array([-10.0, -500.0, -500.0]), np.array([True, False, False]), count,
+                                  app, dis, link_value, division)
+        # gain 5 - 3 - 500 < 0 divides; 600 - 3 - 500 > 0 does not
+        assert added == int(expect) and division.tolist() == [expect, False, False]
+        assert link_value.tolist() == [1, int(expect)] and app.tolist() == [1, 0, int(not expect)]
+        assert count.tolist() == [1, 1, 1] and dis.tolist() == [0, 1, 1]
 
 
 def test_flow_time_limit_without_divisions_keeps_the_exact_start():

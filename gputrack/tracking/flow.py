@@ -667,6 +667,45 @@ def _division_node_potentials(seed_cost, ptr, breaks):
     return out
 
 
+@numba.njit(cache=True)
+def _insert_divisions(src, dst, link_gain, division_gain, appearance_gain, allowed, count, appearance,
+                      disappearance, link_value, division):
+    """Greedy primal repair of a labelling: turn track starts into daughters where that lowers the energy.
+
+    A detection ``i`` that may divide, carries one object, continues on exactly one link and does
+    not disappear divides onto an unused link ``i -> j`` when ``j`` carries one object that appears
+    there (``j`` then takes its object from ``i``): every constraint of the model still holds, and
+    the energy changes by ``division_gain[i] + link_gain[e] + appearance_gain[j]`` (marginal costs,
+    applied in increasing order while negative, each detection used once). Updates the arrays in
+    place and returns the number of divisions added.
+    """
+    n = count.size
+    outflow = np.zeros(n, np.int64)
+    for e in range(src.size):
+        outflow[src[e]] += link_value[e]
+    delta = np.full(src.size, np.inf)
+    for e in range(src.size):
+        i, j = src[e], dst[e]
+        if (allowed[i] and not division[i] and count[i] == 1 and outflow[i] == 1 and disappearance[i] == 0
+                and link_value[e] == 0 and count[j] == 1 and appearance[j] == 1):
+            delta[e] = division_gain[i] + link_gain[e] + appearance_gain[j]
+    used = np.zeros(n, np.bool_)
+    added = 0
+    for e in np.argsort(delta):
+        if not delta[e] < 0:
+            break
+        i, j = src[e], dst[e]
+        if used[i] or used[j]:
+            continue
+        used[i] = True
+        used[j] = True
+        division[i] = True
+        link_value[e] = 1
+        appearance[j] = 0
+        added += 1
+    return added
+
+
 def dual_bound(tail: np.ndarray, head: np.ndarray, cost: np.ndarray, kind: np.ndarray, pot: np.ndarray,
                base: float) -> float:
     """Lower bound on the tracking energy from node potentials of the flow graph (Lagrangian dual).
@@ -870,6 +909,12 @@ def solve_flow(
     division = np.zeros(n, bool)
     ds = kind == K_DSEED
     division[ref[ds][f[ds] > 0]] = True
+    if stopped and allowed.any():
+        # the search did not reach every division: add the ones that pay off greedily (in place)
+        _insert_divisions(src, dst, energies.link[:, 1] - energies.link[:, 0],
+                          energies.division[:, 1] - energies.division[:, 0],
+                          energies.appearance[:, 0] - energies.appearance[:, 1], allowed, count, appearance,
+                          disappearance, link_value, division)
     energy = total_energy(energies, count, appearance, disappearance, link_value, division)
     return Solution(graph, energies, count, appearance, disappearance, link_value, division, energy,
                     solver="flow(stopped)" if stopped else "flow",
