@@ -206,6 +206,12 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
             queue[x] = x
         qh, qt, qn = 0, n_nodes % (n_nodes + 1), n_nodes
         budget = 30 * adj_slot.size + 1000
+        # the state does not change during this pass: which slots are usable is read once, in
+        # adjacency order (the pass then reads the slots sequentially, not the arcs at random)
+        usable = np.empty(adj_slot.size, np.bool_)
+        for p in range(adj_slot.size):
+            usable[p] = _usable(adj_slot[p], flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt,
+                                outcnt, ylink, divact, allowed, m)
         while qn > 0 and budget > 0:
             x = queue[qh]
             qh = (qh + 1) % (n_nodes + 1)
@@ -213,9 +219,7 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
             inq[x] = False
             for p in range(adj_ptr[x], adj_ptr[x + 1]):
                 budget -= 1
-                slot = adj_slot[p]
-                if not _usable(slot, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink,
-                               divact, allowed, m):
+                if not usable[p]:
                     continue
                 y = adj_to[p]
                 nd = dist[x] + adj_cost[p]
