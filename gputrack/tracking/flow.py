@@ -24,6 +24,12 @@ redone: a node whose previous shortest-path-tree path touches no detection augme
 keeps its tree path, which has reduced cost 0 under the updated potentials, so its label is 0 and
 only the subtrees hanging below augmented detections are searched again (seeded across their
 boundary). Nodes reached through zero-reduced-cost arcs skip the heap (a FIFO at the current key).
+Which residual slots the side constraints allow is kept in an array in adjacency order, refreshed
+only around the detections of each augmented path, so the searches read it sequentially.
+
+``time_limit`` stops the search between augmentations (or inside a search, which is then dropped):
+every augmentation keeps the labelling feasible, and a stopped search is completed by a greedy
+insertion of the divisions that lower the energy (:func:`_insert_divisions`).
 
 Without divisions and with one object per merger the result is an exact minimum-cost flow, that
 is the global optimum of the model. With divisions (or merger side constraints) it is the dpct
@@ -154,6 +160,30 @@ def _usable(slot, flow, kind, ref, aux, esrc, edst, xcnt, acnt, zcnt, incnt, out
     return True
 
 
+@numba.njit(cache=True)
+def _refresh(o, dnode, adj_ptr, adj_slot, pos, usable, flow, kind, ref, esrc, edst, xcnt, acnt, zcnt, incnt,
+             outcnt, ylink, divact, allowed, m):
+    """Recompute ``usable`` for both slots of every arc at ``u_o``, ``v_o`` and ``D_o`` (detection o).
+
+    Every state that :func:`_usable` reads for an arc belongs to the arc itself or to a detection at
+    one of its ends, so after an augmentation refreshing the detections of the path is enough.
+    """
+    for w in range(3):
+        x = 2 + 2 * o + w if w < 2 else dnode[o]
+        if x < 0:
+            continue
+        for p in range(adj_ptr[x], adj_ptr[x + 1]):
+            a = adj_slot[p] >> 1
+            q = pos[2 * a]
+            if q >= 0:
+                usable[q] = _usable(2 * a, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt,
+                                    ylink, divact, allowed, m)
+            q = pos[2 * a + 1]
+            if q >= 0:
+                usable[q] = _usable(2 * a + 1, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt,
+                                    outcnt, ylink, divact, allowed, m)
+
+
 @numba.njit(cache=True, inline="always")
 def _apply(a, sign, kind, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact):
     k = kind[a]
@@ -196,6 +226,18 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
             _apply(a, 1, kind, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact)
     dist = np.empty(n_nodes)
     pred = np.empty(n_nodes, np.int64)
+    # which residual slots may be used, in adjacency order: read sequentially by the searches and
+    # refreshed around the detections of each augmented path (the only ones whose state changes)
+    pos = np.full(2 * tail.size, -1, np.int64)
+    for p in range(adj_slot.size):
+        pos[adj_slot[p]] = p
+    dnode = np.full(n_det, -1, np.int64)
+    for x in range(2 + 2 * n_det, n_nodes):
+        dnode[owner[x]] = x
+    usable = np.empty(adj_slot.size, np.bool_)
+    for p in range(adj_slot.size):
+        usable[p] = _usable(adj_slot[p], flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt,
+                            ylink, divact, allowed, m)
     if warm:
         # potentials of a warm-started (optimal, cycle-free) flow: shortest distances from a virtual
         # source joined to every node at cost 0 (FIFO label correcting)
@@ -206,12 +248,6 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
             queue[x] = x
         qh, qt, qn = 0, n_nodes % (n_nodes + 1), n_nodes
         budget = 30 * adj_slot.size + 1000
-        # the state does not change during this pass: which slots are usable is read once, in
-        # adjacency order (the pass then reads the slots sequentially, not the arcs at random)
-        usable = np.empty(adj_slot.size, np.bool_)
-        for p in range(adj_slot.size):
-            usable[p] = _usable(adj_slot[p], flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt,
-                                outcnt, ylink, divact, allowed, m)
         while qn > 0 and budget > 0:
             x = queue[qh]
             qh = (qh + 1) % (n_nodes + 1)
@@ -357,10 +393,9 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
                 break
             dx = dist[x] + pot[x]
             for p in range(adj_ptr[x], adj_ptr[x + 1]):
-                slot = adj_slot[p]
-                if not _usable(slot, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink,
-                               divact, allowed, m):
+                if not usable[p]:
                     continue
+                slot = adj_slot[p]
                 y = adj_to[p]
                 nd = dx + adj_cost[p] - pot[y]
                 if nd < dist[y] - 1e-12:
@@ -495,6 +530,9 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
             sign = -1 if (last & 1) else 1
             flow[qa] = 0 if (last & 1) else 1
             _apply(qa, sign, kind, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact)
+            for k in range(nw):
+                _refresh(owner[walked[k]], dnode, adj_ptr, adj_slot, pos, usable, flow, kind, ref, esrc, edst,
+                         xcnt, acnt, zcnt, incnt, outcnt, ylink, divact, allowed, m)
             augmentations += 1
         if stopped or augmentations == before:
             break
