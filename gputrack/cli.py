@@ -841,7 +841,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-divisions", action="store_true", help="animal tracking: no divisions")
     p.add_argument("--frames-per-split", type=int, help="solve windows of this many frames in parallel")
     p.add_argument("--jobs", type=int, default=1, help="processes for --frames-per-split")
-    p.add_argument("--timeout", type=float, help="ILP time limit in seconds")
+    p.add_argument("--timeout", type=float, help="solver time limit in seconds (result + gap)")
     p.add_argument(
         "--scales", type=float, nargs="+", help="pixel size (z y x) or (y x): distances are physical"
     )

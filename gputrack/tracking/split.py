@@ -72,7 +72,7 @@ def _subgraph(graph: HypothesesGraph, a: int, b: int) -> tuple[HypothesesGraph, 
 
 def _solve(graph: HypothesesGraph, energies: Energies, solver: str, timeout: float | None) -> Solution:
     if solver == "flow":
-        return solve_flow(graph, energies)
+        return solve_flow(graph, energies, time_limit=timeout)
     if solver == "ilp":
         return solve_ilp(graph, energies, timeout=timeout)
     raise InputError(f"solver must be 'flow' or 'ilp', got {solver!r}")
@@ -112,7 +112,7 @@ def track_split(
     solver : {"flow", "ilp"}
         Solver of the windows and of the stitching solve.
     scales, shape, timeout
-        As for :func:`gputrack.tracking.track` (the timeout applies to each ILP solve).
+        As for :func:`gputrack.tracking.track` (the timeout applies to each window's solve).
 
     Returns
     -------

@@ -37,7 +37,9 @@ def track(
     scales, shape
         Pixel size (z, y, x) and spatial image shape (field of view).
     timeout : float, optional
-        ILP time limit in seconds (> 0; InputError otherwise).
+        Time limit of the solve in seconds (> 0; InputError otherwise): the ILP's limit, or for
+        the flow the point where the shortest-path search stops (its first feasible labelling,
+        the min-cost flow without divisions, always completes); the result reports its gap.
 
     Returns
     -------
@@ -55,7 +57,7 @@ def track(
     graph = build_graph(detections, params, scales=scales)
     energies = compute_energies(graph, params, shape=shape)
     if solver == "flow":
-        return solve_flow(graph, energies)
+        return solve_flow(graph, energies, time_limit=timeout)
     if solver == "ilp":
         return solve_ilp(graph, energies, timeout=timeout)
     raise InputError(f"solver must be 'flow' or 'ilp', got {solver!r}")
