@@ -33,6 +33,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/objects.py --quick --out out/bench/objects.json
 	$(BIN)/python bench/pixel.py --quick --out out/bench/pixel.json
 	$(BIN)/python bench/tracking.py --quick --out out/bench/tracking.json
+	$(BIN)/python bench/track_ctc.py --frames 30 --objects 300 --size 512 --out out/bench/track_ctc.json
+	$(BIN)/python bench/track_classifiers.py --out out/bench/track_classifiers.json
 
 clean:
 	rm -rf out build dist .pytest_cache
