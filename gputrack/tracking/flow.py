@@ -244,31 +244,9 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
     if warm:
         # potentials of a warm-started (optimal, cycle-free) flow: shortest distances from a virtual
         # source joined to every node at cost 0 (FIFO label correcting)
-        queue = np.empty(n_nodes + 1, np.int64)
-        inq = np.ones(n_nodes, np.bool_)
         for x in range(n_nodes):
             dist[x] = 0.0
-            queue[x] = x
-        qh, qt, qn = 0, n_nodes % (n_nodes + 1), n_nodes
-        budget = 30 * adj_slot.size + 1000
-        while qn > 0 and budget > 0:
-            x = queue[qh]
-            qh = (qh + 1) % (n_nodes + 1)
-            qn -= 1
-            inq[x] = False
-            for p in range(adj_ptr[x], adj_ptr[x + 1]):
-                budget -= 1
-                if not usable[p]:
-                    continue
-                y = adj_to[p]
-                nd = dist[x] + adj_cost[p]
-                if nd < dist[y] - 1e-7:
-                    dist[y] = nd
-                    if not inq[y]:
-                        inq[y] = True
-                        queue[qt] = y
-                        qt = (qt + 1) % (n_nodes + 1)
-                        qn += 1
+        _fifo_label_correcting(dist, 0, adj_ptr, adj_to, adj_cost, usable, 30 * adj_slot.size + 1000, 1e-7)
         for x in range(n_nodes):
             pot[x] = dist[x]
     hk = np.empty(4 * (adj_slot.size + 4 * n_det) + 16)
@@ -640,6 +618,44 @@ def _residual_adjacency(tail, head, cost, n_nodes):
 
 
 @numba.njit(cache=True)
+def _fifo_label_correcting(dist, first, adj_ptr, adj_to, adj_cost, usable, budget, tol):
+    """FIFO label correcting (Bellman-Ford-Moore) of ``dist`` in place over the usable residual slots.
+
+    Nodes ``first .. n - 1`` start in the queue; a label improves only by more than ``tol``; stops
+    at a fixed point or after ``budget`` slot relaxations. Returns how many nodes were still
+    queued (0: ``dist`` is a fixed point).
+    """
+    n_nodes = dist.size
+    queue = np.empty(n_nodes + 1, np.int64)
+    inq = np.zeros(n_nodes, np.bool_)
+    qn = 0
+    for x in range(first, n_nodes):
+        queue[qn] = x
+        inq[x] = True
+        qn += 1
+    qh, qt = 0, qn % (n_nodes + 1)
+    while qn > 0 and budget > 0:
+        x = queue[qh]
+        qh = (qh + 1) % (n_nodes + 1)
+        qn -= 1
+        inq[x] = False
+        for p in range(adj_ptr[x], adj_ptr[x + 1]):
+            budget -= 1
+            if not usable[p]:
+                continue
+            y = adj_to[p]
+            nd = dist[x] + adj_cost[p]
+            if nd < dist[y] - tol:
+                dist[y] = nd
+                if not inq[y]:
+                    inq[y] = True
+                    queue[qt] = y
+                    qt = (qt + 1) % (n_nodes + 1)
+                    qn += 1
+    return qn
+
+
+@numba.njit(cache=True)
 def _residual_potentials(tail, head, cost, flow, pot, adj_ptr, adj_slot, adj_to, adj_cost, budget):
     """Node potentials with non-negative reduced costs on the residual arcs of ``flow`` (if it exists).
 
@@ -650,7 +666,6 @@ def _residual_potentials(tail, head, cost, flow, pot, adj_ptr, adj_slot, adj_to,
     out) the labels are still valid potentials for :func:`dual_bound`, just not optimal ones.
     Returns the labels and whether they reached that fixed point.
     """
-    n_nodes = pot.size
     dist = pot.copy()
     dist[0] = 0.0
     dist[1] = 0.0
@@ -659,35 +674,12 @@ def _residual_potentials(tail, head, cost, flow, pot, adj_ptr, adj_slot, adj_to,
             dist[head[a]] = cost[a]
         elif head[a] == 1 and flow[a] == 1 and -cost[a] < dist[tail[a]]:
             dist[tail[a]] = -cost[a]
-    queue = np.empty(n_nodes + 1, np.int64)
-    inq = np.zeros(n_nodes, np.bool_)
-    qh, qt, qn = 0, 0, 0
-    for x in range(2, n_nodes):
-        queue[qt] = x
-        qt += 1
-        qn += 1
-        inq[x] = True
-    qt = qt % (n_nodes + 1)
-    while qn > 0 and budget > 0:
-        x = queue[qh]
-        qh = (qh + 1) % (n_nodes + 1)
-        qn -= 1
-        inq[x] = False
-        for p in range(adj_ptr[x], adj_ptr[x + 1]):
-            budget -= 1
-            slot = adj_slot[p]
-            if (flow[slot >> 1] == 1) != ((slot & 1) == 1):
-                continue
-            y = adj_to[p]
-            nd = dist[x] + adj_cost[p]
-            if nd < dist[y] - 1e-9:
-                dist[y] = nd
-                if not inq[y]:
-                    inq[y] = True
-                    queue[qt] = y
-                    qt = (qt + 1) % (n_nodes + 1)
-                    qn += 1
-    return dist, qn == 0
+    usable = np.empty(adj_slot.size, np.bool_)
+    for p in range(adj_slot.size):
+        slot = adj_slot[p]
+        usable[p] = (flow[slot >> 1] == 1) == ((slot & 1) == 1)
+    left = _fifo_label_correcting(dist, 2, adj_ptr, adj_to, adj_cost, usable, budget, 1e-9)
+    return dist, left == 0
 
 
 @numba.njit(cache=True)
