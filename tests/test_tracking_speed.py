@@ -167,8 +167,8 @@ def test_dual_bound_holds_for_arbitrary_potentials():
         assert flow.dual_bound(pot=rng.normal(0, 200, n), **c) <= ref.energy + 1e-9
 
 
-@pytest.mark.parametrize("max_objects", [1, 2])
-def test_flow_stopped_after_any_augmentation_is_feasible_and_bounded(max_objects):
+@pytest.mark.parametrize("max_objects, warm_start", [(1, True), (1, False), (2, True)])
+def test_flow_stopped_after_any_augmentation_is_feasible_and_bounded(max_objects, warm_start):
     det, _ = random_walk_detections(12, 30, division_rate=0.08, step=4.0, spacing=8.0, seed=7)
     if max_objects == 2:
         prob = np.random.default_rng(7).dirichlet([1, 8, 2], len(det))
@@ -178,12 +178,12 @@ def test_flow_stopped_after_any_augmentation_is_feasible_and_bounded(max_objects
     g = build_graph(det, p)
     e = compute_energies(g, p)
     ref = solve_ilp(g, e, timeout=60.0)
-    full = solve_flow(g, e)
+    full = solve_flow(g, e, warm_start=warm_start)
     assert ref.optimal and full.solver == "flow"
     n_aug = 0
     energies = []
     while True:
-        s = solve_flow(g, e, max_augmentations=n_aug)
+        s = solve_flow(g, e, max_augmentations=n_aug, warm_start=warm_start)
         assert constraint_violations(s) == [], n_aug
         assert s.bound <= ref.energy + 1e-9 * abs(ref.energy) <= s.energy + 2e-9 * abs(ref.energy)
         energies.append(s.energy)
@@ -192,14 +192,15 @@ def test_flow_stopped_after_any_augmentation_is_feasible_and_bounded(max_objects
         assert s.solver == "flow(stopped)" and s.optimal is None
         n_aug += 1
         assert n_aug < 10 * g.n_nodes
-    assert n_aug > 5
+    # the per-frame-pair assignment start leaves a few augmentations; the empty start many
+    assert n_aug >= (1 if warm_start and max_objects == 1 else 5)
     assert energies[-1] == pytest.approx(full.energy, rel=1e-12)
     assert max(energies) > full.energy
-    if max_objects == 1:
-        # the warm start alone is the exact optimum of the model without division arcs
+    if max_objects == 1 and warm_start:
+        # the start (every detection used, one assignment per frame pair, divisions included) is
+        # already better than the exact optimum of the model without division arcs
         nodiv = TrackingParameters(max_distance=15.0, with_divisions=False)
         e0 = compute_energies(g, nodiv)
-        # (the greedy division insertion after a stopped search can only lower its energy)
         warm = solve_flow(g, e, time_limit=0)
         assert warm.solver == "flow(stopped)" and warm.division.sum() > 0
         no_division = e.division[e.division_allowed, 0].sum()
@@ -223,7 +224,7 @@ def test_insert_divisions_turns_a_track_start_into_a_daughter():
         assert count.tolist() == [1, 1, 1] and dis.tolist() == [0, 1, 1]
 
 
-def test_flow_time_limit_without_divisions_keeps_the_exact_start():
+def test_flow_time_limit_zero_without_divisions_returns_the_start():
     det, _ = random_walk_detections(20, 60, seed=2)
     p = TrackingParameters(max_distance=15.0, with_divisions=False)
     g = build_graph(det, p)
@@ -231,10 +232,12 @@ def test_flow_time_limit_without_divisions_keeps_the_exact_start():
     s = solve_flow(g, e, time_limit=0.0)
     assert s.optimal is None and constraint_violations(s) == []
     ref = _reference_min_cost_flow(g, e)
-    assert s.energy == pytest.approx(ref, abs=g.n_nodes * 2 / SCALE)
-    # the bound from the warm start's potentials alone is valid, though looser than after the rounds
+    # the start (every detection used) is feasible, not optimal here; its bound is valid
+    assert s.energy > ref + 1.0
     assert s.bound <= ref + g.n_nodes * 2 / SCALE
-    assert solve_flow(g, e).bound == pytest.approx(ref, abs=g.n_nodes * 2 / SCALE)
+    full = solve_flow(g, e)
+    assert full.optimal and full.energy == pytest.approx(ref, abs=g.n_nodes * 2 / SCALE)
+    assert full.bound == pytest.approx(ref, abs=g.n_nodes * 2 / SCALE)
 
 
 @pytest.mark.parametrize("bad", [-1.0, float("nan")])

@@ -14,11 +14,18 @@ while their shortest-path-tree paths share no detection with the paths already a
 round (such a path stays a shortest path after the others are augmented, because distances never
 decrease in successive shortest paths), and the round stops at the first conflict.
 
-With one object per merger the search is warm-started from the exact minimum-cost flow of the model
-without division arcs (OR-Tools' C++ cost-scaling solver on integer-scaled costs), with potentials
-from one label-correcting pass; the rounds then only add divisions (and absorb the sub-1e-6 cost
-rounding). In that division phase a conflicting candidate is skipped instead of ending the round
-(every augmented path is still a zero-reduced-cost tree path, so the potentials stay valid), which
+With one object per merger the search is warm-started from the optimum of the model in which every
+detection is used (:mod:`.warm_start`: one sparse assignment per frame pair, divisions included),
+with potentials from one label-correcting pass. Such a labelling has no negative cycle away from S
+and T (a path forward in time would need an unused detection), so the potentials exist; the rounds
+then only remove what "every detection used" got wrong (false detections, tracks better left out
+than paid for by an appearance). When no improving path exists at all, a label-correcting pass with
+S and T merged proves it, which is cheaper than a search; on the benchmark instances the start is
+already the result. Should the start ever have a negative cycle (the label correcting does not
+settle), the exact minimum-cost flow of the model without division arcs (OR-Tools' C++
+cost-scaling solver on integer-scaled costs) is used as the start instead. In the rounds after a
+warm start, when the model has divisions, a conflicting candidate is skipped instead of ending the
+round (every augmented path is still a zero-reduced-cost tree path, so the potentials stay valid), which
 cuts the number of rounds several-fold. After the first division round only part of the search is
 redone: a node whose previous shortest-path-tree path touches no detection augmented in that round
 keeps its tree path, which has reduced cost 0 under the updated potentials, so its label is 0 and
@@ -50,6 +57,7 @@ from ..errors import InputError
 from .energies import Energies
 from .graph import HypothesesGraph
 from .solution import Solution, total_energy
+from .warm_start import pair_assignments
 
 K_NODE, K_APP, K_DIS, K_LINK, K_DSEED, K_DLINK = 0, 1, 2, 3, 4, 5
 _INF = np.inf
@@ -214,7 +222,8 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
     ``deadline`` (``time.monotonic_ns`` value, 0 for none) and ``max_augmentations`` stop the search
     between two augmentations, or within a Dijkstra search (then its labels are dropped): the flow
     is then the one after the last completed augmentation. Returns the flow, the rounds, the
-    augmentations, the heap pops and whether the search was stopped.
+    augmentations, the heap pops, whether the search was stopped and whether the warm start had
+    potentials (False: its residual graph has a negative cycle away from S and T, nothing was done).
     """
     n_det = allowed.size
     xcnt = np.zeros(n_det, np.int64)
@@ -246,9 +255,19 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
         # source joined to every node at cost 0 (FIFO label correcting)
         for x in range(n_nodes):
             dist[x] = 0.0
-        _fifo_label_correcting(dist, 0, adj_ptr, adj_to, adj_cost, usable, 30 * adj_slot.size + 1000, 1e-7)
+        left = _fifo_label_correcting(dist, np.arange(n_nodes), adj_ptr, adj_to, adj_cost, usable,
+                                      30 * adj_slot.size + 1000, 1e-7)
+        if left > 0:
+            # a negative cycle (or too slow to settle): the start is not usable
+            return flow, 0, 0, 0, False, False
         for x in range(n_nodes):
             pot[x] = dist[x]
+        # no improving path at all: the start is the result (cheaper to prove than one search)
+        sn, sc, tn, tc = _st_arcs(flow, kind, ref, tail, head, cost, app_first, dis_first, dseed_arc, esrc,
+                                  edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact, allowed, m)
+        if _no_cycle_through_st(dist, sn, sc, tn, tc, adj_ptr, adj_to, adj_cost, usable,
+                                4 * adj_slot.size + 1000, 1e-9, 4):
+            return flow, 0, 0, 0, False, True
     hk = np.empty(4 * (adj_slot.size + 4 * n_det) + 16)
     hv = np.empty(hk.size, np.int64)
     fk = np.empty(4 * n_nodes + 16)
@@ -517,7 +536,66 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
             augmentations += 1
         if stopped or augmentations == before:
             break
-    return flow, rounds, augmentations, total_pops, stopped
+    return flow, rounds, augmentations, total_pops, stopped, True
+
+
+@numba.njit(cache=True)
+def _st_arcs(flow, kind, ref, tail, head, cost, app_first, dis_first, dseed_arc, esrc, edst, xcnt, acnt, zcnt,
+             incnt, outcnt, ylink, divact, allowed, m):
+    """Residual arcs out of S / T (node, cost) and into them, as the searches seed and end them."""
+    n_det = allowed.size
+    sn = np.empty(2 * n_det + dseed_arc.size, np.int64)
+    sc = np.empty(sn.size)
+    tn = np.empty(sn.size, np.int64)
+    tc = np.empty(sn.size)
+    ns = 0
+    nt = 0
+    for i in range(n_det):
+        for k in range(m):
+            q = app_first[i] + k
+            if flow[q] == 0:
+                if _usable(2 * q, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink,
+                           divact, allowed, m):
+                    sn[ns] = head[q]
+                    sc[ns] = cost[q]
+                    ns += 1
+                break
+        for k in range(m - 1, -1, -1):
+            q = dis_first[i] + k
+            if flow[q] == 1:
+                if not divact[i]:
+                    sn[ns] = tail[q]
+                    sc[ns] = -cost[q]
+                    ns += 1
+                break
+        for k in range(m):
+            q = dis_first[i] + k
+            if flow[q] == 0:
+                if _usable(2 * q, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink,
+                           divact, allowed, m):
+                    tn[nt] = tail[q]
+                    tc[nt] = cost[q]
+                    nt += 1
+                break
+        for k in range(m - 1, -1, -1):
+            q = app_first[i] + k
+            if flow[q] == 1:
+                tn[nt] = head[q]
+                tc[nt] = -cost[q]
+                nt += 1
+                break
+    for j in range(dseed_arc.size):
+        q = dseed_arc[j]
+        if flow[q] == 1:
+            tn[nt] = head[q]
+            tc[nt] = -cost[q]
+            nt += 1
+        elif _usable(2 * q, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact,
+                     allowed, m):
+            sn[ns] = head[q]
+            sc[ns] = cost[q]
+            ns += 1
+    return sn[:ns], sc[:ns], tn[:nt], tc[:nt]
 
 
 @numba.njit(cache=True)
@@ -618,21 +696,22 @@ def _residual_adjacency(tail, head, cost, n_nodes):
 
 
 @numba.njit(cache=True)
-def _fifo_label_correcting(dist, first, adj_ptr, adj_to, adj_cost, usable, budget, tol):
+def _fifo_label_correcting(dist, start, adj_ptr, adj_to, adj_cost, usable, budget, tol):
     """FIFO label correcting (Bellman-Ford-Moore) of ``dist`` in place over the usable residual slots.
 
-    Nodes ``first .. n - 1`` start in the queue; a label improves only by more than ``tol``; stops
-    at a fixed point or after ``budget`` slot relaxations. Returns how many nodes were still
-    queued (0: ``dist`` is a fixed point).
+    The nodes ``start`` begin in the queue; a label improves only by more than ``tol``; stops at a
+    fixed point or after ``budget`` slot relaxations. Returns how many nodes were still queued
+    (0: ``dist`` is a fixed point).
     """
     n_nodes = dist.size
     queue = np.empty(n_nodes + 1, np.int64)
     inq = np.zeros(n_nodes, np.bool_)
     qn = 0
-    for x in range(first, n_nodes):
-        queue[qn] = x
-        inq[x] = True
-        qn += 1
+    for x in start:
+        if not inq[x]:
+            queue[qn] = x
+            inq[x] = True
+            qn += 1
     qh, qt = 0, qn % (n_nodes + 1)
     while qn > 0 and budget > 0:
         x = queue[qh]
@@ -653,6 +732,43 @@ def _fifo_label_correcting(dist, first, adj_ptr, adj_to, adj_cost, usable, budge
                     qt = (qt + 1) % (n_nodes + 1)
                     qn += 1
     return qn
+
+
+@numba.njit(cache=True)
+def _no_cycle_through_st(dist, seed_node, seed_cost, term_node, term_cost, adj_ptr, adj_to, adj_cost, usable,
+                         budget, tol, max_passes):
+    """Whether the residual graph has no negative cycle through S / T (merged into one node ST).
+
+    ``dist`` (changed in place) must be a fixed point of the label correcting over the slots between
+    other nodes. ST gets the least label its incoming arcs (``term_*``: x -> ST) allow, its outgoing
+    arcs (``seed_*``: ST -> y) are relaxed and the labels corrected again, until ST's label stays
+    put (every arc then has a non-negative reduced cost, so there is no negative cycle and no
+    improving path for the successive shortest paths) or ``max_passes`` / ``budget`` run out
+    (False: maybe there is one).
+    """
+    st = 0.0
+    for k in range(term_node.size):
+        st = min(st, dist[term_node[k]] + term_cost[k])
+    queue = np.empty(seed_node.size, np.int64)
+    for _ in range(max_passes):
+        nq = 0
+        for k in range(seed_node.size):
+            y = seed_node[k]
+            nd = st + seed_cost[k]
+            if nd < dist[y] - tol:
+                dist[y] = nd
+                queue[nq] = y
+                nq += 1
+        if nq and _fifo_label_correcting(dist, queue[:nq], adj_ptr, adj_to, adj_cost, usable, budget,
+                                         tol) > 0:
+            return False
+        low = st
+        for k in range(term_node.size):
+            low = min(low, dist[term_node[k]] + term_cost[k])
+        if low >= st - tol:
+            return True
+        st = low
+    return False
 
 
 @numba.njit(cache=True)
@@ -678,7 +794,8 @@ def _residual_potentials(tail, head, cost, flow, pot, adj_ptr, adj_slot, adj_to,
     for p in range(adj_slot.size):
         slot = adj_slot[p]
         usable[p] = (flow[slot >> 1] == 1) == ((slot & 1) == 1)
-    left = _fifo_label_correcting(dist, 2, adj_ptr, adj_to, adj_cost, usable, budget, 1e-9)
+    left = _fifo_label_correcting(dist, np.arange(2, dist.size), adj_ptr, adj_to, adj_cost, usable, budget,
+                                  1e-9)
     return dist, left == 0
 
 
@@ -780,6 +897,28 @@ def _offsets(keys: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def _assignment_flow(graph, energies, kind, dl):
+    """The flow (arc layout of :func:`solve_flow`, M = 1) of :func:`~.warm_start.pair_assignments`."""
+    n, n_links = graph.n_nodes, graph.n_links
+    allowed = energies.division_allowed
+    div = np.where(allowed, energies.division[:, 1] - energies.division[:, 0], np.nan)
+    app, dis, link, second = pair_assignments(
+        graph.t, graph.src, graph.dst, energies.link[:, 1] - energies.link[:, 0],
+        energies.appearance[:, 1] - energies.appearance[:, 0],
+        energies.disappearance[:, 1] - energies.disappearance[:, 0], div if allowed.any() else None)
+    flow = np.zeros(kind.size, np.int8)
+    flow[:n] = 1
+    flow[n:2 * n] = app
+    flow[2 * n:3 * n] = dis
+    flow[3 * n:3 * n + n_links] = link
+    n_div = int(np.count_nonzero(allowed))
+    dividing = np.zeros(n, bool)
+    dividing[graph.src[second]] = True
+    flow[3 * n + n_links:3 * n + n_links + n_div] = dividing[allowed]
+    flow[3 * n + n_links + n_div:] = second[dl]
+    return flow
+
+
 def _min_cost_flow_start(tail, head, cost, kind, n):
     """Exact min-cost flow of the model without division arcs (OR-Tools cost scaling, integer costs).
 
@@ -827,9 +966,10 @@ def solve_flow(
     max_rounds : int, optional
         Cap on shortest-path rounds (default: enough for every detection to be augmented).
     warm_start : bool
-        With one object per merger, start from the exact min-cost flow of the model without
-        divisions (OR-Tools' C++ cost-scaling solver), so the shortest-path rounds only add
-        divisions; False runs the pure successive-shortest-path search from the empty flow.
+        With one object per merger, start from the optimum with every detection used (one
+        assignment per frame pair, :func:`~.warm_start.pair_assignments`), falling back to the
+        exact min-cost flow of the model without divisions (OR-Tools) should that start have no
+        potentials; False runs the pure successive-shortest-path search from the empty flow.
     time_limit : float, optional
         Seconds from the start of the call after which the shortest-path search stops (checked
         between augmentations and every ~1000 steps of a search). The warm start always completes:
@@ -925,11 +1065,17 @@ def solve_flow(
     allowed = energies.division_allowed.astype(np.bool_)
     args = (n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to, adj_cost, app_first,
             dis_first, dseed_arc, src, dst)
-    if warm:
-        flow0 = _min_cost_flow_start(tail, head, cost, kind, n)
     cap = np.iinfo(np.int64).max if max_augmentations is None else int(max_augmentations)
-    flow, rounds, augs, pops, stopped = _ssp(*args, allowed, m, pot, int(max_rounds), flow0, warm,
-                                             warm and not exact, deadline, cap)
+    ok = False
+    if warm:
+        flow0 = _assignment_flow(graph, energies, kind, dl)
+        flow, rounds, augs, pops, stopped, ok = _ssp(*args, allowed, m, pot, int(max_rounds), flow0, True,
+                                                     not exact, deadline, cap)
+        if not ok:  # the start has a negative cycle away from S and T: start from the exact min-cost flow
+            flow0 = _min_cost_flow_start(tail, head, cost, kind, n)
+    if not ok:
+        flow, rounds, augs, pops, stopped, ok = _ssp(*args, allowed, m, pot, int(max_rounds), flow0, warm,
+                                                     warm and not exact, deadline, cap)
     zero = np.zeros(n, np.int64)
     base = total_energy(energies, zero, zero, zero, np.zeros(E, np.int64), np.zeros(n, bool))
     # two valid sets of potentials (a lower bound holds for any): the search's own, and the labels of

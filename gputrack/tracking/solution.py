@@ -52,10 +52,14 @@ class Solution:
 
     @property
     def gap(self) -> float | None:
-        """Relative gap (energy - bound) / max(1, |energy|), when a bound is known."""
+        """Relative gap (energy - bound) / max(1, |energy|), when a bound is known.
+
+        A bound that exceeds the energy by float rounding (the two are sums in different orders)
+        gives a gap of 0.
+        """
         if self.bound is None:
             return None
-        return float((self.energy - self.bound) / max(1.0, abs(self.energy)))
+        return max(0.0, float((self.energy - self.bound) / max(1.0, abs(self.energy))))
 
     @property
     def active_links(self) -> np.ndarray:
