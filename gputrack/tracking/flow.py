@@ -265,8 +265,8 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
         # no improving path at all: the start is the result (cheaper to prove than one search)
         sn, sc, tn, tc = _st_arcs(flow, kind, ref, tail, head, cost, app_first, dis_first, dseed_arc, esrc,
                                   edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact, allowed, m)
-        if _no_cycle_through_st(dist, sn, sc, tn, tc, adj_ptr, adj_to, adj_cost, usable,
-                                4 * adj_slot.size + 1000, 1e-9, 4):
+        if _no_cycle_through_st(pot, sn, sc, tn, tc, adj_ptr, adj_to, adj_cost, usable,
+                                4 * adj_slot.size + 1000, 1e-9):
             return flow, 0, 0, 0, False, True
     hk = np.empty(4 * (adj_slot.size + 4 * n_det) + 16)
     hv = np.empty(hk.size, np.int64)
@@ -735,40 +735,40 @@ def _fifo_label_correcting(dist, start, adj_ptr, adj_to, adj_cost, usable, budge
 
 
 @numba.njit(cache=True)
-def _no_cycle_through_st(dist, seed_node, seed_cost, term_node, term_cost, adj_ptr, adj_to, adj_cost, usable,
-                         budget, tol, max_passes):
-    """Whether the residual graph has no negative cycle through S / T (merged into one node ST).
+def _no_cycle_through_st(pot, seed_node, seed_cost, term_node, term_cost, adj_ptr, adj_to, adj_cost, usable,
+                         budget, tol):
+    """Whether no improving path exists: no negative cycle through S / T (merged into one node ST).
 
-    ``dist`` (changed in place) must be a fixed point of the label correcting over the slots between
-    other nodes. ST gets the least label its incoming arcs (``term_*``: x -> ST) allow, its outgoing
-    arcs (``seed_*``: ST -> y) are relaxed and the labels corrected again, until ST's label stays
-    put (every arc then has a non-negative reduced cost, so there is no negative cycle and no
-    improving path for the successive shortest paths) or ``max_passes`` / ``budget`` run out
-    (False: maybe there is one).
+    ``pot`` must have non-negative reduced costs on the usable slots between other nodes. The
+    distances from ST (arcs ``seed_*``: ST -> y) are found by label correcting; an improving path
+    is an arc ``term_*`` (x -> ST) that closes a negative cycle. When there is none, ``pot`` becomes
+    those distances (nodes ST cannot reach keep ``pot`` plus the largest change, as after a search),
+    the potentials a successive-shortest-path search would have left. False when there is one, or
+    when ``budget`` relaxations do not settle the labels (``pot`` is then unchanged).
     """
-    st = 0.0
-    for k in range(term_node.size):
-        st = min(st, dist[term_node[k]] + term_cost[k])
+    n_nodes = pot.size
+    lab = np.full(n_nodes, _INF)
     queue = np.empty(seed_node.size, np.int64)
-    for _ in range(max_passes):
-        nq = 0
-        for k in range(seed_node.size):
-            y = seed_node[k]
-            nd = st + seed_cost[k]
-            if nd < dist[y] - tol:
-                dist[y] = nd
+    nq = 0
+    for k in range(seed_node.size):
+        y = seed_node[k]
+        if seed_cost[k] < lab[y]:
+            if lab[y] == _INF:
                 queue[nq] = y
                 nq += 1
-        if nq and _fifo_label_correcting(dist, queue[:nq], adj_ptr, adj_to, adj_cost, usable, budget,
-                                         tol) > 0:
+            lab[y] = seed_cost[k]
+    if nq and _fifo_label_correcting(lab, queue[:nq], adj_ptr, adj_to, adj_cost, usable, budget, tol) > 0:
+        return False
+    for k in range(term_node.size):
+        if lab[term_node[k]] + term_cost[k] < -1e-9:
             return False
-        low = st
-        for k in range(term_node.size):
-            low = min(low, dist[term_node[k]] + term_cost[k])
-        if low >= st - tol:
-            return True
-        st = low
-    return False
+    maxd = 0.0
+    for x in range(n_nodes):
+        if lab[x] < _INF and lab[x] - pot[x] > maxd:
+            maxd = lab[x] - pot[x]
+    for x in range(n_nodes):
+        pot[x] = lab[x] if lab[x] < _INF else pot[x] + maxd
+    return True
 
 
 @numba.njit(cache=True)

@@ -57,20 +57,27 @@ class HypothesesGraph:
         return np.bincount(self.dst, minlength=self.n_nodes)
 
 
-def _knn_pairs(query: np.ndarray, ref: np.ndarray, k: int, max_distance: float, link_all: bool):
-    """Pairs (query index, ref index, distance) of the k nearest ``ref`` points of each query."""
+def _knn_pairs(query: np.ndarray, ref: np.ndarray, tree: cKDTree, k: int, max_distance: float,
+               link_all: bool):
+    """Pairs (query index, ref index, distance) of the k nearest ``ref`` points (``tree``) of each query."""
     kk = min(k, ref.shape[0])
     if link_all and ref.shape[0] <= k:  # ilastik quirk: small target frames are linked entirely
         qi = np.repeat(np.arange(query.shape[0]), ref.shape[0])
         ri = np.tile(np.arange(ref.shape[0]), query.shape[0])
         return qi, ri, np.linalg.norm(query[qi] - ref[ri], axis=1)
     workers = -1 if query.shape[0] >= 5000 else 1  # threads only pay off on large frames
-    d, idx = cKDTree(ref).query(query, k=kk, workers=workers)
+    # the upper bound prunes the search; farther points come back as inf and are dropped
+    d, idx = tree.query(query, k=kk, workers=workers, distance_upper_bound=max_distance)
     d = d.reshape(query.shape[0], kk)
     idx = idx.reshape(query.shape[0], kk)
     keep = d < max_distance
     qi = np.nonzero(keep)[0]
     return qi, idx[keep], d[keep]
+
+
+def _frame_tree(points: np.ndarray) -> cKDTree:
+    """k-d tree of one frame's centres (unbalanced, uncompacted: faster to build, as fast to query here)."""
+    return cKDTree(points, balanced_tree=False, compact_nodes=False)
 
 
 def _unique_sorted(keys: np.ndarray) -> np.ndarray:
@@ -133,15 +140,19 @@ def build_graph(
     frames, starts = np.unique(t, return_index=True)
     ends = np.append(starts[1:], t.size)
     srcs, dsts = [], []
+    trees = {}  # each frame's tree serves the links back to f - 1 and on to f + 1
     for f in range(frames.size - 1):
         if frames[f + 1] != frames[f] + 1:
             continue  # empty frame in between: no links across it
         a0, a1, b0, b1 = starts[f], ends[f], starts[f + 1], ends[f + 1]
         pa, pb = pos[a0:a1], pos[b0:b1]
-        qi, ri, _ = _knn_pairs(pa, pb, k, params.max_distance, params.ilastik_compat)
+        ta = trees.pop(f, None)
+        ta = _frame_tree(pa) if ta is None else ta
+        trees[f + 1] = tb = _frame_tree(pb)
+        qi, ri, _ = _knn_pairs(pa, pb, tb, k, params.max_distance, params.ilastik_compat)
         srcs.append(qi + a0)
         dsts.append(ri + b0)
-        qi, ri, _ = _knn_pairs(pb, pa, k, params.max_distance, params.ilastik_compat)
+        qi, ri, _ = _knn_pairs(pb, pa, ta, k, params.max_distance, params.ilastik_compat)
         srcs.append(ri + a0)
         dsts.append(qi + b0)
     if srcs:
