@@ -14,16 +14,16 @@ while their shortest-path-tree paths share no detection with the paths already a
 round (such a path stays a shortest path after the others are augmented, because distances never
 decrease in successive shortest paths), and the round stops at the first conflict.
 
-With one object per merger the search is warm-started from the optimum of the model in which every
-detection is used (:mod:`.warm_start`: one sparse assignment per frame pair, divisions included),
-with potentials from one label-correcting pass. Such a labelling has no negative cycle away from S
-and T (a path forward in time would need an unused detection), so the potentials exist; the rounds
-then only remove what "every detection used" got wrong (false detections, tracks better left out
-than paid for by an appearance). When no improving path exists at all, a label-correcting pass with
-S and T merged proves it, which is cheaper than a search; on the benchmark instances the start is
-already the result. Should the start ever have a negative cycle (the label correcting does not
-settle), the exact minimum-cost flow of the model without division arcs (OR-Tools' C++
-cost-scaling solver on integer-scaled costs) is used as the start instead. In the rounds after a
+With one object per merger the search first tries the optimum of the model in which every
+detection is used (:mod:`.warm_start`: one sparse assignment per frame pair, divisions included).
+Such a labelling has no negative cycle away from S and T (a path forward in time would need an
+unused detection), so one label-correcting pass gives its potentials, and a second one with S and
+T merged into one node proves that no improving path exists, which is cheaper than a search. On
+the benchmark instances it does, and that labelling is the result. Otherwise (false detections,
+fragments better left out than paid for by an appearance, or a start without potentials) the
+search starts from the exact minimum-cost flow of the model without division arcs (OR-Tools' C++
+cost-scaling solver on integer-scaled costs; its potentials from one label-correcting pass), and
+the rounds then only add divisions (and absorb the sub-1e-6 cost rounding). In the rounds after a
 warm start, when the model has divisions, a conflicting candidate is skipped instead of ending the
 round (every augmented path is still a zero-reduced-cost tree path, so the potentials stay valid), which
 cuts the number of rounds several-fold. After the first division round only part of the search is
@@ -216,14 +216,15 @@ def _apply(a, sign, kind, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylin
 @numba.njit(cache=True)
 def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to, adj_cost, app_first,
          dis_first, dseed_arc, esrc, edst, allowed, m, pot, max_rounds, flow, warm, skip_conflicts,
-         deadline, max_augmentations):
+         deadline, max_augmentations, only_if_optimal):
     """Successive shortest paths from ``flow`` (updated in place); see the module docstring.
 
     ``deadline`` (``time.monotonic_ns`` value, 0 for none) and ``max_augmentations`` stop the search
     between two augmentations, or within a Dijkstra search (then its labels are dropped): the flow
     is then the one after the last completed augmentation. Returns the flow, the rounds, the
-    augmentations, the heap pops, whether the search was stopped and whether the warm start had
-    potentials (False: its residual graph has a negative cycle away from S and T, nothing was done).
+    augmentations, the heap pops, whether the search was stopped and whether the warm start was
+    usable (False: its residual graph has a negative cycle away from S and T, or, with
+    ``only_if_optimal``, an improving path; nothing was done).
     """
     n_det = allowed.size
     xcnt = np.zeros(n_det, np.int64)
@@ -268,6 +269,8 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
         if _no_cycle_through_st(pot, sn, sc, tn, tc, adj_ptr, adj_to, adj_cost, usable,
                                 4 * adj_slot.size + 1000, 1e-9):
             return flow, 0, 0, 0, False, True
+        if only_if_optimal:
+            return flow, 0, 0, 0, False, False
     hk = np.empty(4 * (adj_slot.size + 4 * n_det) + 16)
     hv = np.empty(hk.size, np.int64)
     fk = np.empty(4 * n_nodes + 16)
@@ -966,10 +969,10 @@ def solve_flow(
     max_rounds : int, optional
         Cap on shortest-path rounds (default: enough for every detection to be augmented).
     warm_start : bool
-        With one object per merger, start from the optimum with every detection used (one
-        assignment per frame pair, :func:`~.warm_start.pair_assignments`), falling back to the
-        exact min-cost flow of the model without divisions (OR-Tools) should that start have no
-        potentials; False runs the pure successive-shortest-path search from the empty flow.
+        With one object per merger, take the optimum with every detection used (one assignment
+        per frame pair, :func:`~.warm_start.pair_assignments`) when a label-correcting pass proves
+        it optimal, else start from the exact min-cost flow of the model without divisions
+        (OR-Tools); False runs the pure successive-shortest-path search from the empty flow.
     time_limit : float, optional
         Seconds from the start of the call after which the shortest-path search stops (checked
         between augmentations and every ~1000 steps of a search). The warm start always completes:
@@ -1070,12 +1073,12 @@ def solve_flow(
     if warm:
         flow0 = _assignment_flow(graph, energies, kind, dl)
         flow, rounds, augs, pops, stopped, ok = _ssp(*args, allowed, m, pot, int(max_rounds), flow0, True,
-                                                     not exact, deadline, cap)
-        if not ok:  # the start has a negative cycle away from S and T: start from the exact min-cost flow
+                                                     not exact, deadline, cap, True)
+        if not ok:  # not the optimum: start from the exact min-cost flow of the model without divisions
             flow0 = _min_cost_flow_start(tail, head, cost, kind, n)
     if not ok:
         flow, rounds, augs, pops, stopped, ok = _ssp(*args, allowed, m, pot, int(max_rounds), flow0, warm,
-                                                     warm and not exact, deadline, cap)
+                                                     warm and not exact, deadline, cap, False)
     zero = np.zeros(n, np.int64)
     base = total_energy(energies, zero, zero, zero, np.zeros(E, np.int64), np.zeros(n, bool))
     # two valid sets of potentials (a lower bound holds for any): the search's own, and the labels of

@@ -10,12 +10,11 @@ division node, matched either to a child at ``division cost + link cost`` or to 
 column at 0). :func:`pair_assignments` solves every pair with scipy's sparse LAPJV
 (``min_weight_full_bipartite_matching``).
 
-The result is the optimum of the model restricted to "every detection is used". The flow solver
-starts from it and its shortest-path rounds remove whatever the restriction got wrong (false
-detections, or a detection better left out than paid for by an appearance): a residual graph
-of such a labelling has no negative cycle that avoids the source and sink, because every path
-forward in time would need an unused detection, so its potentials exist and the rounds are
-ordinary successive shortest paths.
+The result is the optimum of the model restricted to "every detection is used". Its residual
+graph has no negative cycle that avoids the source and sink (every path forward in time would need
+an unused detection), so potentials exist, and the flow solver can prove cheaply whether it is
+also the optimum of the whole model (:func:`~.flow.solve_flow` uses it then, and otherwise starts
+from the exact flow without divisions).
 """
 
 from __future__ import annotations
