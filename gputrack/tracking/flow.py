@@ -542,6 +542,20 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
     return flow, rounds, augmentations, total_pops, stopped, True
 
 
+@numba.njit(cache=True, inline="always")
+def _unit(flow, first, m, used):
+    """Arc of the first free (``used`` 0) or last used (``used`` 1) of the m units at ``first``, or -1."""
+    if used:
+        for k in range(m - 1, -1, -1):
+            if flow[first + k] == 1:
+                return first + k
+    else:
+        for k in range(m):
+            if flow[first + k] == 0:
+                return first + k
+    return -1
+
+
 @numba.njit(cache=True)
 def _st_arcs(flow, kind, ref, tail, head, cost, app_first, dis_first, dseed_arc, esrc, edst, xcnt, acnt, zcnt,
              incnt, outcnt, ylink, divact, allowed, m):
@@ -554,39 +568,30 @@ def _st_arcs(flow, kind, ref, tail, head, cost, app_first, dis_first, dseed_arc,
     ns = 0
     nt = 0
     for i in range(n_det):
-        for k in range(m):
-            q = app_first[i] + k
-            if flow[q] == 0:
-                if _usable(2 * q, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink,
-                           divact, allowed, m):
+        # S -> u_i: the first free appearance unit; v_i -> T: the first free disappearance unit
+        for first, out_of_st in ((app_first[i], True), (dis_first[i], False)):
+            q = _unit(flow, first, m, 0)
+            if q >= 0 and _usable(2 * q, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt,
+                                  ylink, divact, allowed, m):
+                if out_of_st:
                     sn[ns] = head[q]
                     sc[ns] = cost[q]
                     ns += 1
-                break
-        for k in range(m - 1, -1, -1):
-            q = dis_first[i] + k
-            if flow[q] == 1:
-                if not divact[i]:
-                    sn[ns] = tail[q]
-                    sc[ns] = -cost[q]
-                    ns += 1
-                break
-        for k in range(m):
-            q = dis_first[i] + k
-            if flow[q] == 0:
-                if _usable(2 * q, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink,
-                           divact, allowed, m):
+                else:
                     tn[nt] = tail[q]
                     tc[nt] = cost[q]
                     nt += 1
-                break
-        for k in range(m - 1, -1, -1):
-            q = app_first[i] + k
-            if flow[q] == 1:
-                tn[nt] = head[q]
-                tc[nt] = -cost[q]
-                nt += 1
-                break
+        # T -> v_i (undo the last disappearance unit, unless i divides); u_i -> S (the last appearance)
+        q = _unit(flow, dis_first[i], m, 1)
+        if q >= 0 and not divact[i]:
+            sn[ns] = tail[q]
+            sc[ns] = -cost[q]
+            ns += 1
+        q = _unit(flow, app_first[i], m, 1)
+        if q >= 0:
+            tn[nt] = head[q]
+            tc[nt] = -cost[q]
+            nt += 1
     for j in range(dseed_arc.size):
         q = dseed_arc[j]
         if flow[q] == 1:
