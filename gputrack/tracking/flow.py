@@ -264,8 +264,9 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
         for x in range(n_nodes):
             pot[x] = dist[x]
         # no improving path at all: the start is the result (cheaper to prove than one search)
-        sn, sc, tn, tc = _st_arcs(flow, kind, ref, tail, head, cost, app_first, dis_first, dseed_arc, esrc,
-                                  edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact, allowed, m)
+        sn, sc, _, tn, tc, _ = _st_arcs(flow, kind, ref, tail, head, cost, app_first, dis_first, dseed_arc,
+                                        esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact, allowed,
+                                        m)
         if _no_cycle_through_st(pot, sn, sc, tn, tc, adj_ptr, adj_to, adj_cost, usable,
                                 4 * adj_slot.size + 1000, 1e-9):
             return flow, 0, 0, 0, False, True
@@ -333,41 +334,17 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
             for x in range(n_nodes):
                 dist[x] = _INF
                 pred[x] = -1
-        # seeds: unused appearance / division arcs out of S, used disappearance arcs out of T (reversed)
-        for i in range(n_det):
-            for k in range(m):
-                q = app_first[i] + k
-                if flow[q] == 0:
-                    if _usable(2 * q, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt,
-                               ylink, divact, allowed, m):
-                        y = head[q]
-                        d = cost[q] - pot[y]
-                        if d < dist[y]:
-                            dist[y] = d
-                            pred[y] = 2 * q
-                            size = _heap_push(hk, hv, size, d, y)
-                    break
-            for k in range(m - 1, -1, -1):
-                q = dis_first[i] + k
-                if flow[q] == 1:
-                    if not divact[i]:
-                        y = tail[q]
-                        d = -cost[q] - pot[y]
-                        if d < dist[y]:
-                                dist[y] = d
-                                pred[y] = 2 * q + 1
-                                size = _heap_push(hk, hv, size, d, y)
-                    break
-        for j in range(dseed_arc.size):
-            q = dseed_arc[j]
-            if _usable(2 * q, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink,
-                       divact, allowed, m):
-                y = head[q]
-                d = cost[q] - pot[y]
-                if d < dist[y]:
-                    dist[y] = d
-                    pred[y] = 2 * q
-                    size = _heap_push(hk, hv, size, d, y)
+        # seeds: the arcs out of S / T (the state does not change before this round's terminals)
+        sn, sc, ss, tn, tc, ts = _st_arcs(flow, kind, ref, tail, head, cost, app_first, dis_first, dseed_arc,
+                                          esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact, allowed,
+                                          m)
+        for k in range(sn.size):
+            y = sn[k]
+            d = sc[k] - pot[y]
+            if d < dist[y]:
+                dist[y] = d
+                pred[y] = ss[k]
+                size = _heap_push(hk, hv, size, d, y)
         pops = 0
         limit = 50 * n_nodes + 1000
         # Dijkstra; labels reached through a zero (or negative) reduced-cost arc equal the current
@@ -423,41 +400,15 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
                 pot[x] += dist[x]
             else:
                 pot[x] += maxd
-        # terminals: into T (unused disappearance) or back into S (used appearance / division)
+        # terminals: the arcs into S / T from reached nodes that close a negative cycle
         nc = 0
-        for i in range(n_det):
-            v = 3 + 2 * i
-            if dist[v] < _INF:
-                for k in range(m):
-                    q = dis_first[i] + k
-                    if flow[q] == 0:
-                        if _usable(2 * q, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt,
-                                   ylink, divact, allowed, m):
-                            c = pot[v] + cost[q]
-                            if c < -1e-9:
-                                cand_cost[nc] = c
-                                cand_slot[nc] = 2 * q
-                                nc += 1
-                        break
-            u = 2 + 2 * i
-            if dist[u] < _INF:
-                for k in range(m - 1, -1, -1):
-                    q = app_first[i] + k
-                    if flow[q] == 1:
-                        c = pot[u] - cost[q]
-                        if c < -1e-9:
-                            cand_cost[nc] = c
-                            cand_slot[nc] = 2 * q + 1
-                            nc += 1
-                        break
-        for j in range(dseed_arc.size):
-            q = dseed_arc[j]
-            dn = head[q]
-            if flow[q] == 1 and dist[dn] < _INF:
-                c = pot[dn] - cost[q]
+        for k in range(tn.size):
+            x = tn[k]
+            if dist[x] < _INF:
+                c = pot[x] + tc[k]
                 if c < -1e-9:
                     cand_cost[nc] = c
-                    cand_slot[nc] = 2 * q + 1
+                    cand_slot[nc] = ts[k]
                     nc += 1
         if nc == 0:
             break
@@ -559,51 +510,47 @@ def _unit(flow, first, m, used):
 @numba.njit(cache=True)
 def _st_arcs(flow, kind, ref, tail, head, cost, app_first, dis_first, dseed_arc, esrc, edst, xcnt, acnt, zcnt,
              incnt, outcnt, ylink, divact, allowed, m):
-    """Residual arcs out of S / T (node, cost) and into them, as the searches seed and end them."""
+    """Residual arcs out of S / T and into them in the current state, as the searches seed and end.
+
+    Returns the seeds (node y, cost, residual slot) of the arcs S/T -> y: unused appearance and
+    division arcs, used disappearance arcs reversed; and the terminals (node x, cost, slot) of the
+    arcs x -> S/T: unused disappearance arcs, used appearance and division arcs reversed.
+    """
     n_det = allowed.size
-    sn = np.empty(2 * n_det + dseed_arc.size, np.int64)
-    sc = np.empty(sn.size)
-    tn = np.empty(sn.size, np.int64)
-    tc = np.empty(sn.size)
+    size = 2 * n_det + dseed_arc.size
+    sn, sc, ss = np.empty(size, np.int64), np.empty(size), np.empty(size, np.int64)
+    tn, tc, ts = np.empty(size, np.int64), np.empty(size), np.empty(size, np.int64)
     ns = 0
     nt = 0
     for i in range(n_det):
-        # S -> u_i: the first free appearance unit; v_i -> T: the first free disappearance unit
-        for first, out_of_st in ((app_first[i], True), (dis_first[i], False)):
-            q = _unit(flow, first, m, 0)
-            if q >= 0 and _usable(2 * q, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt,
-                                  ylink, divact, allowed, m):
-                if out_of_st:
-                    sn[ns] = head[q]
-                    sc[ns] = cost[q]
-                    ns += 1
-                else:
-                    tn[nt] = tail[q]
-                    tc[nt] = cost[q]
-                    nt += 1
-        # T -> v_i (undo the last disappearance unit, unless i divides); u_i -> S (the last appearance)
+        q = _unit(flow, app_first[i], m, 0)
+        if q >= 0 and _usable(2 * q, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink,
+                              divact, allowed, m):
+            sn[ns], sc[ns], ss[ns] = head[q], cost[q], 2 * q
+            ns += 1
         q = _unit(flow, dis_first[i], m, 1)
         if q >= 0 and not divact[i]:
-            sn[ns] = tail[q]
-            sc[ns] = -cost[q]
+            sn[ns], sc[ns], ss[ns] = tail[q], -cost[q], 2 * q + 1
             ns += 1
+        q = _unit(flow, dis_first[i], m, 0)
+        if q >= 0 and _usable(2 * q, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink,
+                              divact, allowed, m):
+            tn[nt], tc[nt], ts[nt] = tail[q], cost[q], 2 * q
+            nt += 1
         q = _unit(flow, app_first[i], m, 1)
         if q >= 0:
-            tn[nt] = head[q]
-            tc[nt] = -cost[q]
+            tn[nt], tc[nt], ts[nt] = head[q], -cost[q], 2 * q + 1
             nt += 1
     for j in range(dseed_arc.size):
         q = dseed_arc[j]
         if flow[q] == 1:
-            tn[nt] = head[q]
-            tc[nt] = -cost[q]
+            tn[nt], tc[nt], ts[nt] = head[q], -cost[q], 2 * q + 1
             nt += 1
         elif _usable(2 * q, flow, kind, ref, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact,
                      allowed, m):
-            sn[ns] = head[q]
-            sc[ns] = cost[q]
+            sn[ns], sc[ns], ss[ns] = head[q], cost[q], 2 * q
             ns += 1
-    return sn[:ns], sc[:ns], tn[:nt], tc[:nt]
+    return sn[:ns], sc[:ns], ss[:ns], tn[:nt], tc[:nt], ts[:nt]
 
 
 @numba.njit(cache=True)
@@ -905,25 +852,22 @@ def _offsets(keys: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _assignment_flow(graph, energies, kind, dl):
-    """The flow (arc layout of :func:`solve_flow`, M = 1) of :func:`~.warm_start.pair_assignments`."""
-    n, n_links = graph.n_nodes, graph.n_links
+def _assignment_flow(graph, energies, kind, ref):
+    """:func:`~.warm_start.pair_assignments` as a flow on the arcs (``kind``, ``ref``) of solve_flow."""
     allowed = energies.division_allowed
     div = np.where(allowed, energies.division[:, 1] - energies.division[:, 0], np.nan)
     app, dis, link, second = pair_assignments(
         graph.t, graph.src, graph.dst, energies.link[:, 1] - energies.link[:, 0],
         energies.appearance[:, 1] - energies.appearance[:, 0],
         energies.disappearance[:, 1] - energies.disappearance[:, 0], div if allowed.any() else None)
-    flow = np.zeros(kind.size, np.int8)
-    flow[:n] = 1
-    flow[n:2 * n] = app
-    flow[2 * n:3 * n] = dis
-    flow[3 * n:3 * n + n_links] = link
-    n_div = int(np.count_nonzero(allowed))
-    dividing = np.zeros(n, bool)
+    dividing = np.zeros(graph.n_nodes, bool)
     dividing[graph.src[second]] = True
-    flow[3 * n + n_links:3 * n + n_links + n_div] = dividing[allowed]
-    flow[3 * n + n_links + n_div:] = second[dl]
+    flow = np.zeros(kind.size, np.int8)
+    # every detection used; per arc kind, the value of the detection or link it refers to
+    for k, value in ((K_NODE, np.ones(graph.n_nodes, bool)), (K_APP, app), (K_DIS, dis), (K_LINK, link),
+                     (K_DSEED, dividing), (K_DLINK, second)):
+        arcs = kind == k
+        flow[arcs] = value[ref[arcs]]
     return flow
 
 
@@ -1076,7 +1020,7 @@ def solve_flow(
     cap = np.iinfo(np.int64).max if max_augmentations is None else int(max_augmentations)
     ok = False
     if warm:
-        flow0 = _assignment_flow(graph, energies, kind, dl)
+        flow0 = _assignment_flow(graph, energies, kind, ref)
         flow, rounds, augs, pops, stopped, ok = _ssp(*args, allowed, m, pot, int(max_rounds), flow0, True,
                                                      not exact, deadline, cap, True)
         if not ok:  # not the optimum: start from the exact min-cost flow of the model without divisions
