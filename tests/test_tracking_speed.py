@@ -15,15 +15,8 @@ from gputrack.tracking import (
     solve_flow,
     solve_ilp,
 )
-from gputrack.tracking.graph import _unique_sorted
+from gputrack.tracking.knn import frame_pair_knn
 from tests.test_tracking_solvers import SCALE, _reference_min_cost_flow
-
-
-def test_unique_sorted_matches_numpy():
-    rng = np.random.default_rng(0)
-    for size in (0, 1, 7, 5000):
-        k = rng.integers(-50, 3000, size)
-        np.testing.assert_array_equal(_unique_sorted(k), np.unique(k))
 
 
 def _brute_force_links(pos, t, k, max_distance):
@@ -41,6 +34,38 @@ def _brute_force_links(pos, t, k, max_distance):
                         pair = (rows[r], cols[c]) if rows is a else (cols[c], rows[r])
                         links.add((int(pair[0]), int(pair[1])))
     return links
+
+
+@pytest.mark.parametrize("case", ["ties", "3d", "gaps", "far", "link_all"])
+def test_grid_knn_equals_brute_force(case):
+    # integer positions make many equal distances: ties go to the lower index, as a stable argsort
+    rng = np.random.default_rng(7)
+    t = np.sort(rng.integers(0, 6, 900))
+    pos = np.zeros((t.size, 3))
+    pos[:, 1:] = rng.integers(0, 40, (t.size, 2))
+    k, r, link_all = 3, 6.0, False
+    if case == "3d":
+        pos = rng.normal(0.0, 20.0, (t.size, 3)) * [0.3, 1.0, 1.0]
+        r = 9.0
+    elif case == "gaps":
+        t = np.where(t >= 3, t + 2, t)  # frames 0-2, then 5-7: no links across the gap
+    elif case == "far":
+        pos[t == 2] += 1000.0  # a frame far outside the others' boxes (queries outside the grid)
+        r = 5000.0
+    elif case == "link_all":
+        keep = (t != 3) | (np.arange(t.size) % 97 == 0)  # frame 3 keeps at most k points
+        t, pos, link_all = t[keep], pos[keep], True
+        assert 0 < (t == 3).sum() <= k
+    src, dst = frame_pair_knn(pos, t, k, r, link_all)
+    ref = _brute_force_links(pos, t, k, r)
+    if link_all:
+        for f, g in ((2, 3), (3, 4)):  # the quirk: small frames linked entirely, whatever the distance
+            a, b = np.flatnonzero(t == f), np.flatnonzero(t == g)
+            small = b if g == 3 else a
+            if small.size <= k:
+                ref |= {(int(i), int(j)) for i in a for j in b}
+    assert set(zip(src.tolist(), dst.tolist())) == ref
+    assert np.all(np.diff(src * t.size + dst) > 0)  # sorted by (src, dst), no duplicates
 
 
 def test_graph_equals_brute_force_knn_on_dense_frames():

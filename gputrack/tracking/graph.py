@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.spatial import cKDTree
 
 from .detections import COORDS, check_detections
+from .knn import frame_pair_knn
 from .params import TrackingParameters
 
 
@@ -55,40 +55,6 @@ class HypothesesGraph:
 
     def in_degree(self) -> np.ndarray:
         return np.bincount(self.dst, minlength=self.n_nodes)
-
-
-def _knn_pairs(query: np.ndarray, ref: np.ndarray, tree: cKDTree, k: int, max_distance: float,
-               link_all: bool):
-    """Pairs (query index, ref index, distance) of the k nearest ``ref`` points (``tree``) of each query."""
-    kk = min(k, ref.shape[0])
-    if link_all and ref.shape[0] <= k:  # ilastik quirk: small target frames are linked entirely
-        qi = np.repeat(np.arange(query.shape[0]), ref.shape[0])
-        ri = np.tile(np.arange(ref.shape[0]), query.shape[0])
-        return qi, ri, np.linalg.norm(query[qi] - ref[ri], axis=1)
-    workers = -1 if query.shape[0] >= 5000 else 1  # threads only pay off on large frames
-    # the upper bound prunes the search; farther points come back as inf and are dropped
-    d, idx = tree.query(query, k=kk, workers=workers, distance_upper_bound=max_distance)
-    d = d.reshape(query.shape[0], kk)
-    idx = idx.reshape(query.shape[0], kk)
-    keep = d < max_distance
-    qi = np.nonzero(keep)[0]
-    return qi, idx[keep], d[keep]
-
-
-def _frame_tree(points: np.ndarray) -> cKDTree:
-    """k-d tree of one frame's centres (unbalanced, uncompacted: faster to build, as fast to query here)."""
-    return cKDTree(points, balanced_tree=False, compact_nodes=False)
-
-
-def _unique_sorted(keys: np.ndarray) -> np.ndarray:
-    """Sorted distinct values of an integer array (sort + neighbour test; np.unique is far slower here)."""
-    s = np.sort(keys)
-    if s.size == 0:
-        return s
-    first = np.empty(s.size, bool)
-    first[0] = True
-    np.not_equal(s[1:], s[:-1], out=first[1:])
-    return s[first]
 
 
 def build_graph(
@@ -137,31 +103,6 @@ def build_graph(
     k = int(params.k_neighbors)
     if params.with_divisions and k < 2:
         k = 2
-    frames, starts = np.unique(t, return_index=True)
-    ends = np.append(starts[1:], t.size)
-    srcs, dsts = [], []
-    trees = {}  # each frame's tree serves the links back to f - 1 and on to f + 1
-    for f in range(frames.size - 1):
-        if frames[f + 1] != frames[f] + 1:
-            continue  # empty frame in between: no links across it
-        a0, a1, b0, b1 = starts[f], ends[f], starts[f + 1], ends[f + 1]
-        pa, pb = pos[a0:a1], pos[b0:b1]
-        ta = trees.pop(f, None)
-        ta = _frame_tree(pa) if ta is None else ta
-        trees[f + 1] = tb = _frame_tree(pb)
-        qi, ri, _ = _knn_pairs(pa, pb, tb, k, params.max_distance, params.ilastik_compat)
-        srcs.append(qi + a0)
-        dsts.append(ri + b0)
-        qi, ri, _ = _knn_pairs(pb, pa, ta, k, params.max_distance, params.ilastik_compat)
-        srcs.append(ri + a0)
-        dsts.append(qi + b0)
-    if srcs:
-        src = np.concatenate(srcs).astype(np.int64)
-        dst = np.concatenate(dsts).astype(np.int64)
-        key = _unique_sorted(src * t.size + dst)
-        src, dst = key // t.size, key % t.size
-    else:
-        src = np.zeros(0, np.int64)
-        dst = np.zeros(0, np.int64)
+    src, dst = frame_pair_knn(pos, t, k, params.max_distance, params.ilastik_compat)
     dist = np.linalg.norm(pos[src] - pos[dst], axis=1) if src.size else np.zeros(0)
     return HypothesesGraph(df, t, pos, src, dst, dist, scales)
