@@ -76,6 +76,46 @@ def test_start_with_divisions_cheaper_than_disappearing_is_feasible_and_flow_fin
     assert flow.energy == pytest.approx(ref.energy, rel=1e-9)
 
 
+def test_sparse_assignment_equals_scipy_on_random_problems():
+    # the compiled sparse LAP of the start against scipy's dense Hungarian, ties included
+    from scipy.optimize import linear_sum_assignment
+
+    from gputrack.tracking.warm_start import _lap
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n = int(rng.integers(1, 30))
+        c = rng.uniform(-5, 5, (n, n))
+        if trial % 2:
+            c = np.round(c)  # many equal costs
+        mask = rng.random((n, n)) < rng.uniform(0.1, 1.0)
+        mask[np.arange(n), rng.permutation(n)] = True  # a perfect matching exists
+        rows, cols = np.nonzero(mask)
+        ptr = np.searchsorted(rows, np.arange(n + 1))
+        row_edge = _lap(ptr, cols.astype(np.int64), c[rows, cols], n)
+        assert sorted(cols[row_edge].tolist()) == list(range(n))
+        dense = np.where(mask, c, 1e9)
+        r, k = linear_sum_assignment(dense)
+        assert c[rows, cols][row_edge].sum() == pytest.approx(dense[r, k].sum(), abs=1e-9)
+
+
+def test_start_does_not_depend_on_the_order_of_the_links():
+    det, _ = random_walk_detections(8, 40, division_rate=0.05, step=3.0, seed=2)
+    p = TrackingParameters(max_distance=15.0)
+    g = build_graph(det, p)
+    e = compute_energies(g, p)
+    args = _start(g, e)
+    perm = np.random.default_rng(1).permutation(g.n_links)
+    allowed = e.division_allowed
+    div = np.where(allowed, e.division[:, 1] - e.division[:, 0], np.nan)
+    shuffled = pair_assignments(g.t, g.src[perm], g.dst[perm], (e.link[:, 1] - e.link[:, 0])[perm],
+                                e.appearance[:, 1] - e.appearance[:, 0],
+                                e.disappearance[:, 1] - e.disappearance[:, 0], div)
+    back = [shuffled[0], shuffled[1], np.empty_like(shuffled[2]), np.empty_like(shuffled[3])]
+    back[2][perm], back[3][perm] = shuffled[2], shuffled[3]
+    assert _as_solution(g, e, *back).energy == pytest.approx(_as_solution(g, e, *args).energy, rel=1e-12)
+
+
 def test_a_division_node_whose_parent_disappears_gives_its_child_to_the_parent():
     # one parent, two children; a division is worth more than the cost of ending the track, so the
     # unconstrained assignment would let the division node take a child and the parent disappear

@@ -7,8 +7,10 @@ Each pair is then a linear assignment problem with the usual dummy rows and colu
 appearances and disappearances (the lower-right block holds the transposed link pattern, so any
 set of real matches can be completed), plus one row per detection that may divide (its
 division node, matched either to a child at ``division cost + link cost`` or to its own dummy
-column at 0). :func:`pair_assignments` solves every pair with scipy's sparse LAPJV
-(``min_weight_full_bipartite_matching``).
+column at 0). :func:`pair_assignments` solves the pairs in parallel, each with a compiled sparse
+shortest-augmenting-path assignment (:func:`_lap`; scipy's ``min_weight_full_bipartite_matching``
+gives the same optimum but its per-call overhead over 99 pairs of 10^5 detections cost 70 ms
+against 15 ms here).
 
 The result is the optimum of the model restricted to "every detection is used". Its residual
 graph has no negative cycle that avoids the source and sink (every path forward in time would need
@@ -19,9 +21,110 @@ from the exact flow without divisions).
 
 from __future__ import annotations
 
+import numba
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+from .heap import heap_pop, heap_push
+
+
+@numba.njit(cache=True)
+def _lap(ptr, col, cost, n):
+    """Minimum-cost perfect matching of a sparse square assignment problem (rows' edges in CSR).
+
+    Rows first take their cheapest column when it is free (with column prices 0 these are optimal
+    partial matchings); each remaining row then augments along a shortest path in reduced costs
+    (Dijkstra over columns, row prices implicit as ``cost(i, x_i) - v[x_i]``), after which the
+    prices of the columns it scanned drop so that every reduced cost stays non-negative (the
+    successive-shortest-path form of Jonker-Volgenant). Returns the edge matched to each row; -1
+    where the problem has no perfect matching.
+    """
+    v = np.zeros(n)
+    row_edge = np.full(n, -1, np.int64)
+    col_row = np.full(n, -1, np.int64)
+    free = np.empty(n, np.int64)
+    nfree = 0
+    for i in range(n):
+        low = np.inf
+        for e in range(ptr[i], ptr[i + 1]):
+            low = min(low, cost[e])
+        best = -1
+        for e in range(ptr[i], ptr[i + 1]):  # a free column among the cheapest
+            if cost[e] == low and col_row[col[e]] < 0:
+                best = e
+                break
+        if best >= 0:
+            row_edge[i] = best
+            col_row[col[best]] = i
+        else:
+            free[nfree] = i
+            nfree += 1
+    dist = np.full(n, np.inf)
+    pred = np.full(n, -1, np.int64)  # edge by which each column was reached, and from which row
+    pred_row = np.full(n, -1, np.int64)
+    done = np.zeros(n, np.bool_)
+    touched = np.empty(n, np.int64)
+    hk = np.empty(n * 4 + 16)
+    hv = np.empty(n * 4 + 16, np.int64)
+    for f in range(nfree):
+        start = free[f]
+        nt = 0
+        size = 0
+        for e in range(ptr[start], ptr[start + 1]):
+            j = col[e]
+            d = cost[e] - v[j]
+            if d < dist[j]:
+                if dist[j] == np.inf:
+                    touched[nt] = j
+                    nt += 1
+                dist[j] = d
+                pred[j] = e
+                pred_row[j] = start
+                size = heap_push(hk, hv, size, d, j)
+        end = -1
+        top = 0.0
+        while size > 0:
+            key, j, size = heap_pop(hk, hv, size)
+            if done[j] or key > dist[j]:
+                continue
+            done[j] = True
+            top = key
+            i = col_row[j]
+            if i < 0:
+                end = j
+                break
+            ui = cost[row_edge[i]] - v[j]  # the row's price (its matched edge has reduced cost 0)
+            for e in range(ptr[i], ptr[i + 1]):
+                j2 = col[e]
+                if done[j2]:
+                    continue
+                d = key + cost[e] - v[j2] - ui
+                if d < dist[j2]:
+                    if dist[j2] == np.inf:
+                        touched[nt] = j2
+                        nt += 1
+                    dist[j2] = d
+                    pred[j2] = e
+                    pred_row[j2] = i
+                    size = heap_push(hk, hv, size, d, j2)
+        if end < 0:
+            return np.full(n, -1, np.int64)
+        for t in range(nt):
+            j = touched[t]
+            if done[j]:
+                v[j] += dist[j] - top
+            dist[j] = np.inf
+            done[j] = False
+        # augment: each column on the path takes the row that reached it
+        j = end
+        while True:
+            i = pred_row[j]
+            nxt = col[row_edge[i]] if row_edge[i] >= 0 else -1
+            row_edge[i] = pred[j]
+            col_row[j] = i
+            if i == start:
+                break
+            j = nxt
+    return row_edge
 
 
 def pair_assignments(
@@ -78,79 +181,127 @@ def pair_assignments(
         return appear, disappear, link, second
     div = np.full(n, np.nan) if division_cost is None else np.asarray(division_cost, np.float64)
     frames, starts = np.unique(t, return_index=True)
-    ends = np.append(starts[1:], n)
-    block_of_link = np.searchsorted(frames, t[src])
-    order = np.argsort(block_of_link, kind="stable")
-    link_ptr = np.searchsorted(block_of_link[order], np.arange(frames.size + 1))
-    for f in range(frames.size - 1):
-        sel = order[link_ptr[f]:link_ptr[f + 1]]
-        if sel.size == 0:
-            continue
-        a0, a1, b1 = starts[f], ends[f], ends[f + 1]
-        _solve_pair(a0, a1, b1, sel, src, dst, link_cost, appearance_cost, disappearance_cost, div,
+    bounds = np.append(starts, n).astype(np.int64)
+    key = src * n + dst
+    order = None if np.all(key[1:] > key[:-1]) else np.argsort(key, kind="stable")  # sorted by (src, dst)
+    s, d, lc = (src, dst, link_cost) if order is None else (src[order], dst[order], link_cost[order])
+    link_ptr = np.searchsorted(t[s], frames, side="left").astype(np.int64)
+    link_ptr = np.append(link_ptr, n_links)
+    ok = _all_pairs(bounds, link_ptr, s, d, np.asarray(lc, np.float64),
+                    np.asarray(appearance_cost, np.float64), np.asarray(disappearance_cost, np.float64), div,
                     appear, disappear, link, second)
+    if not ok:
+        raise RuntimeError("pair_assignments: a frame pair has no complete assignment (internal error)")
+    if order is not None:
+        link[order], second[order] = link.copy(), second.copy()
     return appear, disappear, link, second
 
 
-def _solve_pair(a0, a1, b1, sel, src, dst, link_cost, appearance_cost, disappearance_cost, div,
-                appear, disappear, link, second):
-    """One frame pair: out-sides ``a0:a1`` (frame t), in-sides ``a1:b1`` (frame t + 1)."""
+@numba.njit(cache=True, parallel=True)
+def _all_pairs(bounds, link_ptr, src, dst, link_cost, app_cost, dis_cost, div, appear, disappear, link,
+               second):
+    """Every frame pair (links ``link_ptr[f]:link_ptr[f + 1]``, sorted by source) in parallel."""
+    ok = np.ones(bounds.size - 2, np.bool_)
+    for f in numba.prange(bounds.size - 2):
+        if link_ptr[f + 1] > link_ptr[f]:
+            ok[f] = _one_pair(bounds[f], bounds[f + 1], bounds[f + 2], link_ptr[f], link_ptr[f + 1], src, dst,
+                              link_cost, app_cost, dis_cost, div, appear, disappear, link, second)
+    return ok.all()
+
+
+@numba.njit(cache=True)
+def _one_pair(a0, a1, b1, l0, l1, src, dst, link_cost, app_cost, dis_cost, div, appear, disappear, link,
+              second):
+    """One frame pair: out-sides ``a0:a1`` (frame t), in-sides ``a1:b1`` (frame t + 1).
+
+    Rows: v (frame t's out-sides) | D (its division nodes) | a (frame t + 1's appearance rows);
+    columns: u (frame t + 1's in-sides) | z (frame t's disappearances) | zd (the division
+    nodes' dummies). Each edge carries what it means: a link index, or -1 (disappearance), -2 (no
+    division), -3 (appearance), -4 (a dummy pairing of the lower-right block).
+    """
     na, nb = a1 - a0, b1 - a1
-    li, lj = src[sel] - a0, dst[sel] - a1
-    # division rows for the detections of frame t that may divide and have a link
-    can = ~np.isnan(div[a0:a1])
-    has_link = np.zeros(na, bool)
-    has_link[li] = True
-    div_nodes = np.flatnonzero(can & has_link)
-    nd = div_nodes.size
+    n_l = l1 - l0
+    out_first = np.full(na + 1, l1, np.int64)  # first link of each source (links sorted by source)
+    for e in range(l1 - 1, l0 - 1, -1):
+        out_first[src[e] - a0] = e
+    for i in range(na - 1, -1, -1):
+        out_first[i] = min(out_first[i], out_first[i + 1])
     drow = np.full(na, -1, np.int64)
-    drow[div_nodes] = np.arange(nd)
-    dl = np.flatnonzero(drow[li] >= 0)  # links whose parent may divide
-    ra, rb, rd = np.arange(na), np.arange(nb), np.arange(nd)
-    # rows: v (na) | D (nd) | a (nb);  cols: u (nb) | z (na) | zd (nd)
-    rows = np.concatenate([li, na + drow[li[dl]], ra, na + rd, na + nd + rb,
-                           na + nd + lj, na + nd + lj[dl]])
-    cols = np.concatenate([lj, lj[dl], nb + ra, nb + na + rd, rb,
-                           nb + li, nb + na + drow[li[dl]]])
-    lc = link_cost[sel]
-    w = np.concatenate([lc, div[a0:a1][li[dl]] + lc[dl], disappearance_cost[a0:a1], np.zeros(nd),
-                        appearance_cost[a1:b1], np.zeros(sel.size), np.zeros(dl.size)])
+    nd = 0
+    for i in range(na):
+        if out_first[i + 1] > out_first[i] and not np.isnan(div[a0 + i]):
+            drow[i] = nd
+            nd += 1
+    # links by target (counting sort)
+    in_ptr = np.zeros(nb + 1, np.int64)
+    for e in range(l0, l1):
+        in_ptr[dst[e] - a1 + 1] += 1
+    for j in range(nb):
+        in_ptr[j + 1] += in_ptr[j]
+    fill = in_ptr[:-1].copy()
+    by_in = np.empty(n_l, np.int64)
+    for e in range(l0, l1):
+        j = dst[e] - a1
+        by_in[fill[j]] = e
+        fill[j] += 1
     size = na + nd + nb
-    # scipy keeps explicit zeros out of the edge set: shift every weight to >= 1 (a perfect matching
-    # has ``size`` edges, so the shift does not change which one is cheapest)
-    w = w + (1.0 - w.min())
-    mat = sp.csr_matrix((w, (rows, cols)), shape=(size, size))
-    r, c = min_weight_full_bipartite_matching(mat)
-    col_of = np.empty(size, np.int64)
-    col_of[r] = c
-    # v rows
-    vc = col_of[:na]
-    to_u = vc < nb
-    disappear[a0:a1] = ~to_u
-    # a rows: appearance iff matched to its own u
-    ac = col_of[na + nd:]
-    appear[a1:b1] = ac < nb
-    # links: map (i, j) -> link index of the pair
-    key = li * nb + lj
-    korder = np.argsort(key)
-    ks = key[korder]
-
-    def find(i, j):
-        pos = np.searchsorted(ks, i * nb + j)
-        return sel[korder[pos]]
-
-    vi = np.flatnonzero(to_u)
-    link[find(vi, vc[vi])] = True
-    if nd:
-        dc = col_of[na:na + nd]
-        dk = np.flatnonzero(dc < nb)
-        parents = div_nodes[dk]
-        ok = to_u[parents]
+    n_edges = (n_l + na) + (n_l + nd) + (nb + 2 * n_l)
+    ptr = np.zeros(size + 1, np.int64)
+    col = np.empty(n_edges, np.int64)
+    cost = np.empty(n_edges)
+    tag = np.empty(n_edges, np.int64)
+    k = 0
+    for i in range(na):  # v rows
+        for e in range(out_first[i], out_first[i + 1]):
+            col[k], cost[k], tag[k] = dst[e] - a1, link_cost[e], e
+            k += 1
+        col[k], cost[k], tag[k] = nb + i, dis_cost[a0 + i], -1
+        k += 1
+        ptr[i + 1] = k
+    r = na
+    for i in range(na):  # D rows
+        if drow[i] < 0:
+            continue
+        for e in range(out_first[i], out_first[i + 1]):
+            col[k], cost[k], tag[k] = dst[e] - a1, div[a0 + i] + link_cost[e], e
+            k += 1
+        col[k], cost[k], tag[k] = nb + na + drow[i], 0.0, -2
+        k += 1
+        r += 1
+        ptr[r] = k
+    for j in range(nb):  # a rows
+        col[k], cost[k], tag[k] = j, app_cost[a1 + j], -3
+        k += 1
+        for p in range(in_ptr[j], in_ptr[j + 1]):
+            i = src[by_in[p]] - a0
+            col[k], cost[k], tag[k] = nb + i, 0.0, -4
+            k += 1
+            if drow[i] >= 0:
+                col[k], cost[k], tag[k] = nb + na + drow[i], 0.0, -4
+                k += 1
+        r += 1
+        ptr[r] = k
+    row_edge = _lap(ptr, col[:k], cost[:k], size)
+    if row_edge[0] < 0 and size > 0:
+        return False
+    for i in range(na):
+        e = tag[row_edge[i]]
+        disappear[a0 + i] = e == -1
+        if e >= 0:
+            link[e] = True
+    for j in range(nb):
+        appear[a1 + j] = tag[row_edge[na + nd + j]] == -3
+    for i in range(na):
+        if drow[i] < 0:
+            continue
+        e = tag[row_edge[na + drow[i]]]
+        if e < 0:
+            continue
         # a division node with a child while its parent disappears is not a division: the parent
         # takes that child instead (never dearer unless a division is cheaper than nothing at all)
-        bad = parents[~ok]
-        if bad.size:
-            link[find(bad, dc[dk[~ok]])] = True
-            disappear[a0 + bad] = False
-        good = dk[ok]
-        second[find(div_nodes[good], dc[good])] = True
+        if disappear[a0 + i]:
+            link[e] = True
+            disappear[a0 + i] = False
+        else:
+            second[e] = True
+    return True
