@@ -16,10 +16,14 @@ decrease in successive shortest paths), and the round stops at the first conflic
 
 With one object per merger the search first tries the optimum of the model in which every
 detection is used (:mod:`.warm_start`: one sparse assignment per frame pair, divisions included).
-Such a labelling has no negative cycle away from S and T (a path forward in time would need an
-unused detection), so one label-correcting pass gives its potentials, and a second one with S and
-T merged into one node proves that no improving path exists, which is cheaper than a search. On
-the benchmark instances it does, and that labelling is the result. Otherwise (false detections,
+One label-correcting pass from S and T (merged into one node) over its residual graph without
+the side constraints then usually certifies it: when the labels settle and no arc back into S/T
+closes a negative cycle, it is a minimum-cost flow of the relaxed network (every labelling of the
+model is a flow of that network), the labels are optimal duals, and :func:`dual_bound` equals its
+energy: a zero-gap certificate of global optimality, divisions included. Failing that, the same
+check on the residual graph with the side constraints (after a first pass for its potentials)
+proves that no improving path exists, which is cheaper than a search. On the benchmark instances
+the first check succeeds, and that labelling is the result. Otherwise (false detections,
 fragments better left out than paid for by an appearance, or a start without potentials) the
 search starts from the exact minimum-cost flow of the model without division arcs (OR-Tools' C++
 cost-scaling solver on integer-scaled costs; its potentials from one label-correcting pass), and
@@ -786,6 +790,37 @@ def _residual_potentials(tail, head, cost, flow, pot, adj_ptr, adj_slot, adj_to,
 
 
 @numba.njit(cache=True)
+def _relaxed_distances(tail, head, cost, flow, adj_ptr, adj_slot, adj_to, adj_cost, n_nodes, budget):
+    """Distances from S/T (merged) in the residual graph of ``flow`` without side constraints.
+
+    One label-correcting pass from the residual arcs out of S and T. When it settles and no
+    residual arc back into S/T closes a negative cycle, ``flow`` is a minimum-cost flow of the
+    relaxed network and the distances are optimal duals (:func:`dual_bound` then equals its
+    energy). Returns the distances (unreached nodes: the largest one) and whether that holds.
+    """
+    usable = np.empty(adj_slot.size, np.bool_)
+    for p in range(adj_slot.size):
+        slot = adj_slot[p]
+        usable[p] = (flow[slot >> 1] == 1) == ((slot & 1) == 1)
+    sn, sc = np.empty(tail.size, np.int64), np.empty(tail.size)
+    tn, tc = np.empty(tail.size, np.int64), np.empty(tail.size)
+    ns = nt = 0
+    for a in range(tail.size):
+        x, y, c = (tail[a], head[a], cost[a]) if flow[a] == 0 else (head[a], tail[a], -cost[a])
+        if x <= 1 and y > 1:
+            sn[ns], sc[ns] = y, c
+            ns += 1
+        elif y <= 1 and x > 1:
+            tn[nt], tc[nt] = x, c
+            nt += 1
+    pi = np.zeros(n_nodes)
+    ok = _no_cycle_through_st(pi, sn[:ns], sc[:ns], tn[:nt], tc[:nt], adj_ptr, adj_to, adj_cost, usable,
+                              budget, 1e-9)
+    pi[0] = pi[1] = 0.0
+    return pi, ok
+
+
+@numba.njit(cache=True)
 def _division_node_potentials(seed_cost, ptr, breaks):
     """Per division node D, the potential p maximising ``min(0, c_seed - p) + sum_j min(0, p - b_j)``.
 
@@ -900,6 +935,20 @@ def _assignment_flow(graph, energies, kind, ref):
         arcs = kind == k
         flow[arcs] = value[ref[arcs]]
     return flow
+
+
+def _labelling(flow, kind, ref, n, n_links):
+    """(count, appearance, disappearance, link value, division) of a flow on the arcs (kind, ref)."""
+    f = flow.astype(np.int64)
+
+    def total(sel, size):
+        return np.bincount(ref[sel], weights=f[sel], minlength=size).astype(np.int64)
+
+    division = np.zeros(n, bool)
+    ds = kind == K_DSEED
+    division[ref[ds][f[ds] > 0]] = True
+    return (total(kind == K_NODE, n), total(kind == K_APP, n), total(kind == K_DIS, n),
+            total((kind == K_LINK) | (kind == K_DLINK), n_links), division)
 
 
 def _min_cost_flow_start(tail, head, cost, kind, n):
@@ -1049,43 +1098,51 @@ def solve_flow(
     args = (n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to, adj_cost, app_first,
             dis_first, dseed_arc, src, dst)
     cap = np.iinfo(np.int64).max if max_augmentations is None else int(max_augmentations)
-    ok = False
+    zero = np.zeros(n, np.int64)
+    base = total_energy(energies, zero, zero, zero, np.zeros(E, np.int64), np.zeros(n, bool))
+    budget = _RESIDUAL_BUDGET * adj_slot.size + 1000
+    ok = stopped = certified = False
     if warm:
         flow0 = _assignment_flow(graph, energies, kind, ref)
-        flow, rounds, augs, pops, stopped, ok = _ssp(*args, allowed, m, pot, int(max_rounds), flow0, True,
-                                                     not exact, deadline, cap, True)
+        # certified at once when the start is optimal even for the relaxed network (the division
+        # arcs free of their side constraints, which only removes constraints): its residual labels
+        # then reach a fixed point and their dual bound equals its energy
+        flow = flow0
+        labelling = _labelling(flow, kind, ref, n, E)
+        energy = total_energy(energies, *labelling)
+        dist, converged = _relaxed_distances(tail, head, cost, flow, adj_ptr, adj_slot, adj_to, adj_cost,
+                                             n_nodes, budget)
+        bound = dual_bound(tail, head, cost, kind, dist, base) if converged else -np.inf
+        ok = certified = bound >= energy - 1e-12 * max(1.0, abs(energy))
+        if not ok:  # else no improving path (with the side constraints) also proves it the result
+            flow, rounds, augs, pops, stopped, ok = _ssp(*args, allowed, m, pot, int(max_rounds), flow0, True,
+                                                         not exact, deadline, cap, True)
         if not ok:  # not the optimum: start from the exact min-cost flow of the model without divisions
             flow0 = _min_cost_flow_start(tail, head, cost, kind, n)
     if not ok:
         flow, rounds, augs, pops, stopped, ok = _ssp(*args, allowed, m, pot, int(max_rounds), flow0, warm,
                                                      warm and not exact, deadline, cap, False)
-    zero = np.zeros(n, np.int64)
-    base = total_energy(energies, zero, zero, zero, np.zeros(E, np.int64), np.zeros(n, bool))
-    # two valid sets of potentials (a lower bound holds for any): the search's own, and the labels of
-    # its residual graph (optimal duals when the flow is optimal for the relaxed network)
-    # (its labels only help at their fixed point: when the flow is not optimal for the relaxed
-    # network the label correcting runs into negative cycles, so its budget is kept small)
-    bound = dual_bound(tail, head, cost, kind, pot, base)
-    fixed, converged = _residual_potentials(tail, head, cost, flow, pot, adj_ptr, adj_slot, adj_to, adj_cost,
-                                            _RESIDUAL_BUDGET * adj_slot.size + 1000)
-    if converged:
-        bound = max(bound, dual_bound(tail, head, cost, kind, fixed, base))
-    f = flow.astype(np.int64)
-    count = np.bincount(ref[kind == K_NODE], weights=f[kind == K_NODE], minlength=n).astype(np.int64)
-    appearance = np.bincount(ref[kind == K_APP], weights=f[kind == K_APP], minlength=n).astype(np.int64)
-    disappearance = np.bincount(ref[kind == K_DIS], weights=f[kind == K_DIS], minlength=n).astype(np.int64)
-    lk = (kind == K_LINK) | (kind == K_DLINK)
-    link_value = np.bincount(ref[lk], weights=f[lk], minlength=E).astype(np.int64)
-    division = np.zeros(n, bool)
-    ds = kind == K_DSEED
-    division[ref[ds][f[ds] > 0]] = True
-    if stopped and allowed.any():
-        # the search did not reach every division: add the ones that pay off greedily (in place)
-        _insert_divisions(src, dst, energies.link[:, 1] - energies.link[:, 0],
-                          energies.division[:, 1] - energies.division[:, 0],
-                          energies.appearance[:, 0] - energies.appearance[:, 1], allowed, count, appearance,
-                          disappearance, link_value, division)
-    energy = total_energy(energies, count, appearance, disappearance, link_value, division)
+    if not certified:
+        labelling = _labelling(flow, kind, ref, n, E)
+        count, appearance, disappearance, link_value, division = labelling
+        if stopped and allowed.any():
+            # the search did not reach every division: add the ones that pay off greedily (in place)
+            _insert_divisions(src, dst, energies.link[:, 1] - energies.link[:, 0],
+                              energies.division[:, 1] - energies.division[:, 0],
+                              energies.appearance[:, 0] - energies.appearance[:, 1], allowed, count,
+                              appearance, disappearance, link_value, division)
+        energy = total_energy(energies, *labelling)
+        # two valid sets of potentials (a lower bound holds for any): the labels of the residual graph
+        # (optimal duals when the flow is optimal for the relaxed network; they only help at their
+        # fixed point, and when the flow is not optimal for the relaxed network the label correcting
+        # runs into negative cycles, so its budget is kept small), and the search's own (needed only
+        # when the first leave a gap)
+        fixed, converged = _residual_potentials(tail, head, cost, flow, pot, adj_ptr, adj_slot, adj_to,
+                                                adj_cost, budget)
+        bound = dual_bound(tail, head, cost, kind, fixed, base) if converged else -np.inf
+        if bound < energy - 1e-12 * max(1.0, abs(energy)):
+            bound = max(bound, dual_bound(tail, head, cost, kind, pot, base))
+    count, appearance, disappearance, link_value, division = labelling
     return Solution(graph, energies, count, appearance, disappearance, link_value, division, energy,
                     solver="flow(stopped)" if stopped else "flow",
                     optimal=True if exact and not stopped else None, bound=bound,
