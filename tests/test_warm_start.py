@@ -76,6 +76,35 @@ def test_start_with_divisions_cheaper_than_disappearing_is_feasible_and_flow_fin
     assert flow.energy == pytest.approx(ref.energy, rel=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_certified_start_is_the_ilp_optimum(seed):
+    # a start certified by its zero-gap dual bound must be the optimum of the whole model
+    det, _ = random_walk_detections(10, 25, division_rate=0.08, step=3.0, seed=seed)
+    p = TrackingParameters(max_distance=15.0, appearance_cost=100.0 + 50 * seed, disappearance_cost=100.0)
+    g = build_graph(det, p)
+    e = compute_energies(g, p)
+    s = solve_flow(g, e)
+    ref = solve_ilp(g, e, timeout=60.0)
+    assert ref.optimal and constraint_violations(s) == []
+    if s.optimal:
+        assert s.gap <= 1e-12
+        assert s.energy == pytest.approx(ref.energy, rel=1e-9)
+    else:
+        assert s.energy >= ref.energy - 1e-9 * abs(ref.energy)
+
+
+def test_some_starts_with_divisions_are_certified():
+    certified = 0
+    for seed in range(8):
+        det, _ = random_walk_detections(10, 25, division_rate=0.08, step=3.0, seed=seed)
+        p = TrackingParameters(max_distance=15.0)
+        g = build_graph(det, p)
+        e = compute_energies(g, p)
+        s = solve_flow(g, e)
+        certified += bool(s.optimal and s.division.any())
+    assert certified >= 4
+
+
 def test_sparse_assignment_equals_scipy_on_random_problems():
     # the compiled sparse LAP of the start against scipy's dense Hungarian, ties included
     from scipy.optimize import linear_sum_assignment

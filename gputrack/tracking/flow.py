@@ -1015,7 +1015,8 @@ def solve_flow(
     -------
     Solution
         ``optimal`` is True when the model has no divisions and ``max_objects == 1`` (then the
-        flow is an exact minimum-cost flow) and the search was not stopped, else None. ``bound``
+        flow is an exact minimum-cost flow) and the search was not stopped, or when the start was
+        certified by a zero-gap dual bound (see the module docstring), else None. ``bound``
         is a Lagrangian lower bound (:func:`dual_bound`); ``solver`` is ``"flow"``, or
         ``"flow(stopped)"`` when ``time_limit`` or ``max_augmentations`` ended the search.
 
@@ -1145,5 +1146,5 @@ def solve_flow(
     count, appearance, disappearance, link_value, division = labelling
     return Solution(graph, energies, count, appearance, disappearance, link_value, division, energy,
                     solver="flow(stopped)" if stopped else "flow",
-                    optimal=True if exact and not stopped else None, bound=bound,
+                    optimal=True if (exact and not stopped) or certified else None, bound=bound,
                     seconds=time.perf_counter() - t0)
