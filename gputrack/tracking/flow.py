@@ -248,7 +248,7 @@ def _apply(a, sign, kind, ref, esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylin
 
 
 @numba.njit(cache=True)
-def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to, adj_cost, app_first,
+def _ssp(n_nodes, tail, head, cost, kind, ref, owner, bucket, adj_ptr, adj_slot, adj_to, adj_cost, app_first,
          dis_first, dseed_arc, esrc, edst, allowed, m, pot, max_rounds, flow, warm, skip_conflicts,
          deadline, max_augmentations, only_if_optimal):
     """Successive shortest paths from ``flow`` (updated in place); see the module docstring.
@@ -277,7 +277,7 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
         # source joined to every node at cost 0 (FIFO label correcting)
         for x in range(n_nodes):
             dist[x] = 0.0
-        left = _fifo_label_correcting(dist, np.arange(n_nodes), adj_ptr, adj_to, adj_cost, usable,
+        left = _fifo_label_correcting(dist, np.arange(n_nodes), bucket, adj_ptr, adj_to, adj_cost, usable,
                                       30 * adj_slot.size + 1000, 1e-7)
         if left > 0:
             # a negative cycle (or too slow to settle): the start is not usable
@@ -288,7 +288,7 @@ def _ssp(n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to,
         sn, sc, _, tn, tc, _ = _st_arcs(flow, kind, ref, tail, head, cost, app_first, dis_first, dseed_arc,
                                         esrc, edst, xcnt, acnt, zcnt, incnt, outcnt, ylink, divact, allowed,
                                         m)
-        if _no_cycle_through_st(pot, sn, sc, tn, tc, adj_ptr, adj_to, adj_cost, usable,
+        if _no_cycle_through_st(pot, sn, sc, tn, tc, bucket, adj_ptr, adj_to, adj_cost, usable,
                                 4 * adj_slot.size + 1000, 1e-9):
             return flow, 0, 0, 0, False, True
         if only_if_optimal:
@@ -686,26 +686,45 @@ def _residual_adjacency(tail, head, cost, n_nodes):
 
 
 @numba.njit(cache=True)
-def _fifo_label_correcting(dist, start, adj_ptr, adj_to, adj_cost, usable, budget, tol):
-    """FIFO label correcting (Bellman-Ford-Moore) of ``dist`` in place over the usable residual slots.
+def _fifo_label_correcting(dist, start, bucket, adj_ptr, adj_to, adj_cost, usable, budget, tol):
+    """Label correcting (Bellman-Ford-Moore) of ``dist`` in place over the usable residual slots.
 
-    The nodes ``start`` begin in the queue; a label improves only by more than ``tol``; stops at a
-    fixed point or after ``budget`` slot relaxations. Returns how many nodes were still queued
-    (0: ``dist`` is a fixed point).
+    One FIFO queue per ``bucket`` value (a node's time block, see :func:`_time_buckets`), the
+    highest non-empty bucket served first: residual arcs of a labelling mostly stay in a block or
+    lead one block down, so labels settle block by block instead of being corrected over and
+    over (any order gives the same fixed point). The nodes ``start`` begin queued; a label
+    improves only by more than ``tol``; stops at a fixed point or after ``budget`` slot
+    relaxations. Returns how many nodes were still queued (0: ``dist`` is a fixed point).
     """
     n_nodes = dist.size
-    queue = np.empty(n_nodes + 1, np.int64)
+    n_b = 1
+    for x in range(n_nodes):
+        n_b = max(n_b, bucket[x] + 1)
+    first = np.full(n_b, -1, np.int64)
+    last = np.full(n_b, -1, np.int64)
+    nxt = np.full(n_nodes, -1, np.int64)
     inq = np.zeros(n_nodes, np.bool_)
     qn = 0
+    cur = -1
     for x in start:
         if not inq[x]:
-            queue[qn] = x
             inq[x] = True
             qn += 1
-    qh, qt = 0, qn % (n_nodes + 1)
+            b = bucket[x]
+            if last[b] < 0:
+                first[b] = x
+            else:
+                nxt[last[b]] = x
+            last[b] = x
+            cur = max(cur, b)
     while qn > 0 and budget > 0:
-        x = queue[qh]
-        qh = (qh + 1) % (n_nodes + 1)
+        while first[cur] < 0:
+            cur -= 1
+        x = first[cur]
+        first[cur] = nxt[x]
+        if first[cur] < 0:
+            last[cur] = -1
+        nxt[x] = -1
         qn -= 1
         inq[x] = False
         for p in range(adj_ptr[x], adj_ptr[x + 1]):
@@ -718,15 +737,20 @@ def _fifo_label_correcting(dist, start, adj_ptr, adj_to, adj_cost, usable, budge
                 dist[y] = nd
                 if not inq[y]:
                     inq[y] = True
-                    queue[qt] = y
-                    qt = (qt + 1) % (n_nodes + 1)
                     qn += 1
+                    b = bucket[y]
+                    if last[b] < 0:
+                        first[b] = y
+                    else:
+                        nxt[last[b]] = y
+                    last[b] = y
+                    cur = max(cur, b)
     return qn
 
 
 @numba.njit(cache=True)
-def _no_cycle_through_st(pot, seed_node, seed_cost, term_node, term_cost, adj_ptr, adj_to, adj_cost, usable,
-                         budget, tol):
+def _no_cycle_through_st(pot, seed_node, seed_cost, term_node, term_cost, bucket, adj_ptr, adj_to, adj_cost,
+                         usable, budget, tol):
     """Whether no improving path exists: no negative cycle through S / T (merged into one node ST).
 
     ``pot`` must have non-negative reduced costs on the usable slots between other nodes. The
@@ -747,7 +771,8 @@ def _no_cycle_through_st(pot, seed_node, seed_cost, term_node, term_cost, adj_pt
                 queue[nq] = y
                 nq += 1
             lab[y] = seed_cost[k]
-    if nq and _fifo_label_correcting(lab, queue[:nq], adj_ptr, adj_to, adj_cost, usable, budget, tol) > 0:
+    if nq and _fifo_label_correcting(lab, queue[:nq], bucket, adj_ptr, adj_to, adj_cost, usable, budget,
+                                     tol) > 0:
         return False
     for k in range(term_node.size):
         if lab[term_node[k]] + term_cost[k] < -1e-9:
@@ -762,7 +787,7 @@ def _no_cycle_through_st(pot, seed_node, seed_cost, term_node, term_cost, adj_pt
 
 
 @numba.njit(cache=True)
-def _residual_potentials(tail, head, cost, flow, pot, adj_ptr, adj_slot, adj_to, adj_cost, budget):
+def _residual_potentials(tail, head, cost, flow, pot, bucket, adj_ptr, adj_slot, adj_to, adj_cost, budget):
     """Node potentials with non-negative reduced costs on the residual arcs of ``flow`` (if it exists).
 
     FIFO label correcting started from ``pot`` with S and T held at 0 (arcs out of S / T relaxed
@@ -784,13 +809,14 @@ def _residual_potentials(tail, head, cost, flow, pot, adj_ptr, adj_slot, adj_to,
     for p in range(adj_slot.size):
         slot = adj_slot[p]
         usable[p] = (flow[slot >> 1] == 1) == ((slot & 1) == 1)
-    left = _fifo_label_correcting(dist, np.arange(2, dist.size), adj_ptr, adj_to, adj_cost, usable, budget,
-                                  1e-9)
+    left = _fifo_label_correcting(dist, np.arange(2, dist.size), bucket, adj_ptr, adj_to, adj_cost, usable,
+                                  budget, 1e-9)
     return dist, left == 0
 
 
 @numba.njit(cache=True)
-def _relaxed_distances(tail, head, cost, flow, adj_ptr, adj_slot, adj_to, adj_cost, n_nodes, budget):
+def _relaxed_distances(tail, head, cost, flow, bucket, adj_ptr, adj_slot, adj_to, adj_cost, n_nodes,
+                       budget):
     """Distances from S/T (merged) in the residual graph of ``flow`` without side constraints.
 
     One label-correcting pass from the residual arcs out of S and T. When it settles and no
@@ -814,8 +840,8 @@ def _relaxed_distances(tail, head, cost, flow, adj_ptr, adj_slot, adj_to, adj_co
             tn[nt], tc[nt] = x, c
             nt += 1
     pi = np.zeros(n_nodes)
-    ok = _no_cycle_through_st(pi, sn[:ns], sc[:ns], tn[:nt], tc[:nt], adj_ptr, adj_to, adj_cost, usable,
-                              budget, 1e-9)
+    ok = _no_cycle_through_st(pi, sn[:ns], sc[:ns], tn[:nt], tc[:nt], bucket, adj_ptr, adj_to, adj_cost,
+                              usable, budget, 1e-9)
     pi[0] = pi[1] = 0.0
     return pi, ok
 
@@ -1076,6 +1102,13 @@ def solve_flow(
     owner[u] = np.arange(n)
     owner[v] = np.arange(n)
     owner[2 + 2 * n + np.arange(div_nodes.size)] = div_nodes
+    # time blocks for the label-correcting passes: u of frame f in block f, v and D in block f + 1
+    # (residual arcs of a labelling stay in a block or, through a used detection, lead one down)
+    fidx = np.unique(graph.t, return_inverse=True)[1].ravel().astype(np.int64) if n else np.zeros(0, np.int64)
+    bucket = np.zeros(n_nodes, np.int64)
+    bucket[u] = fidx
+    bucket[v] = fidx + 1
+    bucket[2 + 2 * n:] = fidx[div_nodes] + 1
     # initial potentials from the DAG
     in_order = np.argsort(graph.dst, kind="stable")
     link_ptr = _offsets(graph.dst, n)
@@ -1096,8 +1129,8 @@ def solve_flow(
     warm = bool(warm_start and m == 1 and n > 0)
     src, dst = graph.src.astype(np.int64), graph.dst.astype(np.int64)
     allowed = energies.division_allowed.astype(np.bool_)
-    args = (n_nodes, tail, head, cost, kind, ref, owner, adj_ptr, adj_slot, adj_to, adj_cost, app_first,
-            dis_first, dseed_arc, src, dst)
+    args = (n_nodes, tail, head, cost, kind, ref, owner, bucket, adj_ptr, adj_slot, adj_to, adj_cost,
+            app_first, dis_first, dseed_arc, src, dst)
     cap = np.iinfo(np.int64).max if max_augmentations is None else int(max_augmentations)
     zero = np.zeros(n, np.int64)
     base = total_energy(energies, zero, zero, zero, np.zeros(E, np.int64), np.zeros(n, bool))
@@ -1111,8 +1144,8 @@ def solve_flow(
         flow = flow0
         labelling = _labelling(flow, kind, ref, n, E)
         energy = total_energy(energies, *labelling)
-        dist, converged = _relaxed_distances(tail, head, cost, flow, adj_ptr, adj_slot, adj_to, adj_cost,
-                                             n_nodes, budget)
+        dist, converged = _relaxed_distances(tail, head, cost, flow, bucket, adj_ptr, adj_slot, adj_to,
+                                             adj_cost, n_nodes, budget)
         bound = dual_bound(tail, head, cost, kind, dist, base) if converged else -np.inf
         ok = certified = bound >= energy - 1e-12 * max(1.0, abs(energy))
         if not ok:  # else no improving path (with the side constraints) also proves it the result
@@ -1138,8 +1171,8 @@ def solve_flow(
         # fixed point, and when the flow is not optimal for the relaxed network the label correcting
         # runs into negative cycles, so its budget is kept small), and the search's own (needed only
         # when the first leave a gap)
-        fixed, converged = _residual_potentials(tail, head, cost, flow, pot, adj_ptr, adj_slot, adj_to,
-                                                adj_cost, budget)
+        fixed, converged = _residual_potentials(tail, head, cost, flow, pot, bucket, adj_ptr, adj_slot,
+                                                adj_to, adj_cost, budget)
         bound = dual_bound(tail, head, cost, kind, fixed, base) if converged else -np.inf
         if bound < energy - 1e-12 * max(1.0, abs(energy)):
             bound = max(bound, dual_bound(tail, head, cost, kind, pot, base))
