@@ -252,17 +252,20 @@ def read_frames(
     (3, 2, 5, 6)
     """
     folder = Path(folder)
-    stack: list[np.ndarray] = []
-    for number, image in iter_frames(folder, frames=frames, prefix=prefix, contiguous=contiguous):
-        if stack and (image.shape != stack[0].shape or image.dtype != stack[0].dtype):
+    selected = [number for number, _ in _select(folder, frames, prefix, contiguous)]
+    out = None  # filled in place (no list of frames copied by a final stack)
+    for k, (number, image) in enumerate(iter_frames(folder, frames=selected, prefix=prefix)):
+        if out is None:
+            out = np.empty((len(selected), *image.shape), image.dtype)
+        elif image.shape != out.shape[1:] or image.dtype != out.dtype:
             raise InputError(
                 f"{folder}: frame {number} has shape {image.shape} {image.dtype}, "
-                f"expected {stack[0].shape} {stack[0].dtype} like the first frame"
+                f"expected {out.shape[1:]} {out.dtype} like the first frame"
             )
-        stack.append(image)
-    if not stack:
+        out[k] = image
+    if out is None:
         raise InputError(f"{folder}: no frames selected")
-    return np.stack(stack)
+    return out
 
 
 # --------------------------------------------------------------------------- tracks

@@ -29,9 +29,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
-from sklearn.mixture import GaussianMixture
 
 from ..errors import InputError
 from .detections import COORDS, count_columns
@@ -71,6 +69,8 @@ def split_object(
     keep = np.ptp(x, axis=0) > 0  # flat axes (z in 2D) make the covariance singular
     if not keep.any():
         return None
+    from sklearn.mixture import GaussianMixture  # noqa: PLC0415 (1 s to import: only when needed)
+
     gmm = GaussianMixture(n_components=k, covariance_type="full", random_state=random_state, reg_covar=1e-3)
     assign = gmm.fit(x[:, keep]).predict(x[:, keep])
     if np.unique(assign).size < k:
@@ -84,6 +84,8 @@ def split_object(
 
 def _relink(pairs_link, pa, pb, cost, link_value):
     """Choose the active piece links: per old link keep its flow, each piece <= 1 in and out."""
+    from scipy.optimize import Bounds, LinearConstraint, milp  # noqa: PLC0415 (only when needed)
+
     nv = pa.size
     rows, cols, lo, hi = [], [], [], []
     r = 0
