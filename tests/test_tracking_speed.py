@@ -214,16 +214,19 @@ def test_flow_stopped_after_any_augmentation_is_feasible_and_bounded(max_objects
         energies.append(s.energy)
         if s.solver == "flow":
             break
-        assert s.solver == "flow(stopped)" and s.optimal is None
+        # (a stopped search is optimal only with a zero-gap certificate)
+        assert s.solver == "flow(stopped)" and (s.optimal is None or s.gap <= 1e-12)
         n_aug += 1
         assert n_aug < 10 * g.n_nodes
-    assert n_aug > 5
+    # the per-frame-pair start is off at a few places here: a couple of augmentations repair it
+    # (a repair cut short by the limit is dropped for the min-cost-flow start); the others take many
+    assert n_aug >= 1 if (max_objects == 1 and warm_start) else n_aug > 5
     assert energies[-1] == pytest.approx(full.energy, rel=1e-12)
     assert max(energies) > full.energy
     if max_objects == 1 and warm_start:
-        # the per-frame-pair start is not the optimum here, so the search starts from the exact
-        # optimum of the model without division arcs (the greedy division insertion after a
-        # stopped search can only lower its energy)
+        # with no time left the repair is dropped, so the search starts from the exact optimum
+        # of the model without division arcs (the greedy division insertion after a stopped
+        # search can only lower its energy)
         nodiv = TrackingParameters(max_distance=15.0, with_divisions=False)
         e0 = compute_energies(g, nodiv)
         warm = solve_flow(g, e, time_limit=0)
