@@ -711,13 +711,7 @@ def _fifo_label_correcting(dist, start, bucket, adj_ptr, adj_to, adj_cost, usabl
         if not inq[x]:
             inq[x] = True
             qn += 1
-            b = bucket[x]
-            if last[b] < 0:
-                first[b] = x
-            else:
-                nxt[last[b]] = x
-            last[b] = x
-            cur = max(cur, b)
+            cur = max(cur, _enqueue(x, bucket, first, last, nxt))
     while qn > 0 and budget > 0:
         while first[cur] < 0:
             cur -= 1
@@ -739,14 +733,20 @@ def _fifo_label_correcting(dist, start, bucket, adj_ptr, adj_to, adj_cost, usabl
                 if not inq[y]:
                     inq[y] = True
                     qn += 1
-                    b = bucket[y]
-                    if last[b] < 0:
-                        first[b] = y
-                    else:
-                        nxt[last[b]] = y
-                    last[b] = y
-                    cur = max(cur, b)
+                    cur = max(cur, _enqueue(y, bucket, first, last, nxt))
     return qn
+
+
+@numba.njit(cache=True, inline="always")
+def _enqueue(x, bucket, first, last, nxt):
+    """Append node x to the FIFO of its bucket (linked through ``nxt``); returns the bucket."""
+    b = bucket[x]
+    if last[b] < 0:
+        first[b] = x
+    else:
+        nxt[last[b]] = x
+    last[b] = x
+    return b
 
 
 @numba.njit(cache=True)

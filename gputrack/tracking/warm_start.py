@@ -69,30 +69,10 @@ def _lap(ptr, col, cost, n):
         start = free[f]
         nt = 0
         size = 0
-        for e in range(ptr[start], ptr[start + 1]):
-            j = col[e]
-            d = cost[e] - v[j]
-            if d < dist[j]:
-                if dist[j] == np.inf:
-                    touched[nt] = j
-                    nt += 1
-                dist[j] = d
-                pred[j] = e
-                pred_row[j] = start
-                size = heap_push(hk, hv, size, d, j)
         end = -1
         top = 0.0
-        while size > 0:
-            key, j, size = heap_pop(hk, hv, size)
-            if done[j] or key > dist[j]:
-                continue
-            done[j] = True
-            top = key
-            i = col_row[j]
-            if i < 0:
-                end = j
-                break
-            ui = cost[row_edge[i]] - v[j]  # the row's price (its matched edge has reduced cost 0)
+        i, key, ui = start, 0.0, 0.0  # the free row is expanded first, at distance 0 and price 0
+        while True:
             for e in range(ptr[i], ptr[i + 1]):
                 j2 = col[e]
                 if done[j2]:
@@ -106,6 +86,21 @@ def _lap(ptr, col, cost, n):
                     pred[j2] = e
                     pred_row[j2] = i
                     size = heap_push(hk, hv, size, d, j2)
+            j = -1
+            while size > 0:
+                key, j, size = heap_pop(hk, hv, size)
+                if not done[j] and key <= dist[j]:
+                    break
+                j = -1
+            if j < 0:
+                break
+            done[j] = True
+            top = key
+            i = col_row[j]
+            if i < 0:
+                end = j
+                break
+            ui = cost[row_edge[i]] - v[j]  # the row's price (its matched edge has reduced cost 0)
         if end < 0:
             return np.full(n, -1, np.int64)
         for t in range(nt):
