@@ -20,10 +20,12 @@ One label-correcting pass from S and T (merged into one node) over its residual 
 the side constraints then usually certifies it: when the labels settle and no arc back into S/T
 closes a negative cycle, it is a minimum-cost flow of the relaxed network (every labelling of the
 model is a flow of that network), the labels are optimal duals, and :func:`dual_bound` equals its
-energy: a zero-gap certificate of global optimality, divisions included. Failing that, the same
-check on the residual graph with the side constraints (after a first pass for its potentials)
-proves that no improving path exists, which is cheaper than a search. On the benchmark instances
-the first check succeeds, and that labelling is the result. Otherwise (false detections,
+energy: a zero-gap certificate of global optimality, divisions included. Failing that, when the
+check found only a few improving paths (at most ``_REPAIR_ENDS`` ends at S/T), up to
+``_REPAIR_ROUNDS`` search rounds repair the start (after one label-correcting pass for its
+potentials; the same check with the side constraints first proves whether any improving path
+exists). On the benchmark instances the first check succeeds, or one repairing path suffices
+(10^6 detections), and that labelling is the result. Otherwise (false detections,
 fragments better left out than paid for by an appearance, or a start without potentials) the
 search starts from the exact minimum-cost flow of the model without division arcs (OR-Tools' C++
 cost-scaling solver on integer-scaled costs; its potentials from one label-correcting pass), and
