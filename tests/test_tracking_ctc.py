@@ -49,6 +49,7 @@ def test_sim_gt_masks_lnk_and_divisions(tmp_path):
     n_div_gt = int(np.sum(np.bincount(gt[gt[:, 3] > 0, 3]) == 2))
     print(f"SIM+ 01 GT masks: LNK {r['LNK']:.4f} DET {r['DET']:.4f} TRA {r['TRA']:.4f} "
           f"divisions {r['tp_div(0)']}/{n_div_gt} (fp {r['fp_div(0)']})")
-    assert r["LNK"] >= 0.995
-    assert r["tp_div(0)"] >= 25
+    # issue #6 asks LNK >= 0.995 and 25 of 28 divisions; the best peer (motile) reaches 0.999
+    assert r["LNK"] >= 0.999
+    assert r["tp_div(0)"] >= 27
     assert os.path.exists(res / "res_track.txt")
