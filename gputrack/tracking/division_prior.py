@@ -25,7 +25,8 @@ def geometric_division_probability(
     A mother splits into two daughters that lie on opposite sides of it and together have about
     its size, the nearest one clearly smaller than the mother. With sizes ``s`` and centres ``p``:
 
-    - ``c = (1 - cos angle(c1 - p, c2 - p)) / 2`` (daughters on opposite sides),
+    - ``c = (1 - cos angle(c1 - p, c2 - p)) / 2`` (daughters on opposite sides; 0 when a
+      successor sits exactly at ``p``),
     - ``a = sigmoid((0.85 - s(c1) / s(mother)) / 0.05)`` (nearest successor clearly smaller),
     - ``b = exp(-log((s(c1) + s(c2)) / s(mother))^2 / (2 * 0.25^2))`` (daughters sum to the mother),
 
@@ -82,7 +83,9 @@ def geometric_division_probability(
     c1, c2 = dst[first[mothers]], dst[first[mothers] + 1]
     v1, v2 = pos[c1] - pos[mothers], pos[c2] - pos[mothers]
     n1, n2 = np.linalg.norm(v1, axis=1), np.linalg.norm(v2, axis=1)
-    cos = np.einsum("ij,ij->i", v1, v2) / np.maximum(n1 * n2, 1e-12)
+    # a successor exactly at the mother's centre lies on no side of it: no evidence (cos 1)
+    moved = n1 * n2 > 0
+    cos = np.where(moved, np.einsum("ij,ij->i", v1, v2) / np.where(moved, n1 * n2, 1.0), 1.0)
     c = (1.0 - np.clip(cos, -1.0, 1.0)) / 2.0
     if "size" in df.columns:
         s = df["size"].to_numpy(np.float64)
