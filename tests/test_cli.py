@@ -20,7 +20,7 @@ from tests.conftest import shared_path
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     """Run the installed command in a fresh interpreter, as a user would."""
     return subprocess.run(
-        [sys.executable, "-m", "gputrack.cli", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "gputrack", *args], capture_output=True, text=True, timeout=300
     )
 
 

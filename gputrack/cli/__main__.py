@@ -1,0 +1,7 @@
+"""``python -m gputrack.cli`` runs the ``gputrack`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,89 @@
+"""``gputrack objects features|train|predict``: object tables and object classification."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from ._common import add_common, say
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``objects`` parser and its ``features``, ``train`` and ``predict`` actions."""
+    p = sub.add_parser("objects", help="object feature tables and object classification")
+    objects_sub = p.add_subparsers(dest="objects_command", metavar="ACTION", required=True)
+
+    q = objects_sub.add_parser("features", help="object feature table (CSV, ilastik column names)")
+    _object_inputs(q)
+    q.add_argument("--out", required=True, help="TABLE.csv")
+    q.add_argument("--features", nargs="+", help="feature names (default: all)")
+    q.add_argument("--raw-names", action="store_true", help="our column names instead of ilastik's")
+    q.set_defaults(func=run_features)
+    q = objects_sub.add_parser("train", help="train an object classifier from annotated objects")
+    _object_inputs(q)
+    q.add_argument("--annotations", required=True, help="CSV with columns t, label, class")
+    q.add_argument("--out", required=True, help="classifier file (HDF5)")
+    q.add_argument("--features", nargs="+", default=["count"], help="'count', 'division' or feature names")
+    q.add_argument("--trees", type=int, default=100)
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=run_train)
+    q = objects_sub.add_parser("predict", help="classify objects with a trained classifier")
+    _object_inputs(q)
+    q.add_argument("--classifier", required=True, help="file from 'gputrack objects train'")
+    q.add_argument("--out", required=True, help="predictions table (CSV)")
+    q.add_argument("--image", help="also paint the classes into the objects (PNG/TIFF/HDF5)")
+    q.add_argument("--glasbey", action="store_true", help="PNG with a Glasbey palette")
+    q.set_defaults(func=run_predict)
+
+
+def _object_inputs(q: argparse.ArgumentParser) -> None:
+    add_common(q)
+    q.add_argument("--labels", required=True, help="label image or folder of label frames (CTC)")
+    q.add_argument("--raw", help="intensities: image or folder of frames")
+    q.add_argument("--raw-axes", help="axes of the raw data (guessed when absent)")
+    q.add_argument("--label-axes", help="axes of the labels (guessed when absent)")
+    q.add_argument("--scales", type=float, nargs="+", help="physical pixel size (z y x) or (y x)")
+
+
+def _read(args: argparse.Namespace) -> dict:
+    return {"label_axes": args.label_axes, "raw_axes": args.raw_axes, "scales": args.scales}
+
+
+def run_features(args: argparse.Namespace) -> int:
+    """Object feature table (one row per object and frame) from raw + labels to CSV."""
+    from ..workflows.object_classification import features_file  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    table = features_file(
+        args.out, args.labels, args.raw, args.features, ilastik_names=not args.raw_names,
+        overwrite=args.overwrite, device=args.device, **_read(args),
+    )
+    seconds = time.perf_counter() - t0
+    n_frames = table["t"].nunique() if len(table) else 0
+    say(args, f"{len(table)} objects in {n_frames} frames, {seconds:.2f} s -> {args.out}")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train an object classifier from a feature table and per-object class annotations."""
+    from ..workflows.object_classification import train_file  # noqa: PLC0415
+
+    clf, annotations = train_file(
+        args.out, args.annotations, args.labels, args.raw, args.features, n_trees=args.trees,
+        random_state=args.seed, overwrite=args.overwrite, device=args.device, **_read(args),
+    )
+    say(args, f"trained on {len(annotations)} annotated objects, classes {list(clf.classes)} -> {args.out}")
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """Classify every object; write the predictions table and optionally the painted image."""
+    from ..workflows.object_classification import predict_file  # noqa: PLC0415
+
+    predictions = predict_file(
+        args.out, args.classifier, args.labels, args.raw, image=args.image, glasbey=args.glasbey,
+        device=args.device, overwrite=args.overwrite, **_read(args),
+    )
+    counts = predictions["class"].value_counts().sort_index().to_dict()
+    say(args, f"{len(predictions)} objects classified {counts} -> {args.out}")
+    return 0

@@ -1,0 +1,158 @@
+"""Object classification from files: feature tables, training and prediction.
+
+Reads a label sequence (and optionally its raw intensities), computes the object feature
+table, and trains or applies an object classifier (ilastik's Object Classification).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import GputrackError, InputError, MissingInputError
+
+PathLike = str | os.PathLike
+
+
+def object_table(
+    labels: PathLike,
+    raw: PathLike | None = None,
+    features: Sequence[str] | None = None,
+    *,
+    label_axes: str | None = None,
+    raw_axes: str | None = None,
+    scales: Sequence[float] | None = None,
+    device: str = "auto",
+):
+    """Object feature table of ``labels`` (with intensities from ``raw`` when given).
+
+    Returns ``(table, labels, axes)``: the table, the label array and its axes (no ``c``).
+    """
+    from ..io.axes import transpose_axes  # noqa: PLC0415
+    from ..io.sequence import read_sequence  # noqa: PLC0415
+    from ..objects import features as object_features  # noqa: PLC0415
+
+    label_array, found_axes = read_sequence(labels, axes=label_axes)
+    raw_array = None
+    axes = found_axes
+    if raw:
+        raw_array, found_raw_axes = read_sequence(raw, axes=raw_axes)
+        spatial = "".join(a for a in "tzyx" if a in found_axes)
+        want = spatial + ("c" if "c" in found_raw_axes else "")
+        try:
+            raw_array = transpose_axes(raw_array, found_raw_axes, want)
+            label_array = transpose_axes(label_array, found_axes, spatial)
+        except GputrackError as err:
+            raise InputError(
+                f"{raw} (axes {found_raw_axes}) does not fit {labels} (axes {found_axes}): {err}"
+            ) from None
+        if raw_array.shape[: len(spatial)] != label_array.shape:
+            raise InputError(
+                f"{raw}: shape {raw_array.shape} (axes {want}) does not match labels {labels} "
+                f"shape {label_array.shape} (axes {spatial})"
+            )
+        axes = want
+    table = object_features(raw_array, label_array, features, scales=scales, axes=axes, device=device)
+    return table, label_array, axes.replace("c", "")
+
+
+def preset_features(names: Sequence[str]) -> list[str]:
+    """``["count"]`` / ``["division"]`` -> that feature preset; other names as given."""
+    from ..objects import DIVISION_FEATURES, OBJECT_COUNT_FEATURES  # noqa: PLC0415
+
+    presets = {"count": list(OBJECT_COUNT_FEATURES), "division": list(DIVISION_FEATURES)}
+    return presets[names[0]] if len(names) == 1 and names[0] in presets else list(names)
+
+
+def features_file(
+    out: PathLike,
+    labels: PathLike,
+    raw: PathLike | None = None,
+    features: Sequence[str] | None = None,
+    *,
+    ilastik_names: bool = True,
+    overwrite: bool = False,
+    **read: Any,
+):
+    """Write the object feature table of ``labels`` (+ ``raw``) to the CSV ``out``; return it."""
+    from ..export import object_table_csv  # noqa: PLC0415
+    from ..io.atomic import check_writable  # noqa: PLC0415
+
+    out = check_writable(out, overwrite)
+    table, _, _ = object_table(labels, raw, features, **read)
+    object_table_csv(out, table, ilastik_names=ilastik_names, overwrite=overwrite)
+    return table
+
+
+def train_file(
+    out: PathLike,
+    annotations: PathLike,
+    labels: PathLike,
+    raw: PathLike | None = None,
+    features: Sequence[str] = ("count",),
+    *,
+    n_trees: int = 100,
+    random_state: int = 0,
+    overwrite: bool = False,
+    **read: Any,
+):
+    """Train an object classifier from a CSV of ``t, label, class`` annotations; save it to ``out``.
+
+    Returns ``(classifier, annotations)``.
+    """
+    import pandas as pd  # noqa: PLC0415
+
+    from ..io.atomic import check_writable  # noqa: PLC0415
+    from ..objects import save_classifier, train  # noqa: PLC0415
+
+    out = check_writable(out, overwrite)
+    if not Path(annotations).is_file():
+        raise MissingInputError(f"{annotations}: no such annotation table")
+    table_of_annotations = pd.read_csv(annotations)
+    missing = {"t", "label", "class"} - set(table_of_annotations.columns)
+    if missing:
+        raise InputError(f"{annotations}: columns {sorted(missing)} missing (need t, label, class)")
+    table, _, _ = object_table(labels, raw, **read)
+    clf = train(
+        table, table_of_annotations, preset_features(list(features)), n_trees=n_trees,
+        random_state=random_state,
+    )
+    save_classifier(out, clf, overwrite=overwrite)
+    return clf, table_of_annotations
+
+
+def predict_file(
+    out: PathLike,
+    classifier: PathLike,
+    labels: PathLike,
+    raw: PathLike | None = None,
+    *,
+    image: PathLike | None = None,
+    glasbey: bool = False,
+    device: str = "auto",
+    overwrite: bool = False,
+    **read: Any,
+):
+    """Classify every object; write the predictions table ``out`` and optionally the painted ``image``.
+
+    Returns the predictions table (``t, label, class`` and probabilities).
+    """
+    from ..export import object_table_csv, write_object_predictions  # noqa: PLC0415
+    from ..io.atomic import check_writable  # noqa: PLC0415
+    from ..objects import load_classifier, predict  # noqa: PLC0415
+
+    out = check_writable(out, overwrite)
+    if image:
+        check_writable(image, overwrite)
+    clf = load_classifier(classifier)
+    table, label_array, axes = object_table(labels, raw, device=device, **read)
+    predictions = predict(clf, table, device=device)
+    merged = table.merge(predictions, on=["t", "label"])
+    object_table_csv(out, merged, overwrite=overwrite)
+    if image:
+        write_object_predictions(
+            image, label_array, predictions, glasbey=glasbey, axes=axes, overwrite=overwrite
+        )
+    return predictions

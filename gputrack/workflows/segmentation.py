@@ -1,0 +1,83 @@
+"""Thresholding from files: probabilities or a mask -> a label image or mask frames.
+
+ilastik's ThresholdTwoLevels applet as a file-to-file step: read a sequence, smooth,
+threshold (simple or hysteresis), size filter, label, write.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import backend
+from ..errors import InputError
+
+PathLike = str | os.PathLike
+
+
+def write_labels(out: Path, labels: Any, axes: str, overwrite: bool) -> None:
+    """Labels to an image file (by suffix), or to a folder of ``maskTTT.tif`` frames."""
+    from ..io.axes import transpose_axes  # noqa: PLC0415
+    from ..io.ctc import write_frames  # noqa: PLC0415
+    from ..io.images import WRITE_SUFFIXES, write_image  # noqa: PLC0415
+
+    out = Path(out)
+    if "".join(out.suffixes[-2:]).lower() in WRITE_SUFFIXES or out.suffix.lower() in WRITE_SUFFIXES:
+        write_image(out, labels, axes=axes, overwrite=overwrite)
+        return
+    frames = labels if "t" in axes else labels[None]
+    frame_axes = axes if "t" in axes else "t" + axes
+    frames = transpose_axes(frames, frame_axes, "t" + "".join(a for a in "zyx" if a in frame_axes))
+    if frames.max(initial=0) > 65535:
+        raise InputError(
+            f"{out}: {int(frames.max())} objects do not fit uint16 mask frames; write .h5 or .tif"
+        )
+    write_frames(out, frames.astype("uint16"), prefix="mask", overwrite=overwrite)
+
+
+def segment_file(
+    input: PathLike,
+    out: PathLike,
+    *,
+    dataset: str | None = None,
+    axes: str | None = None,
+    method: str = "simple",
+    threshold: float = 0.5,
+    high_threshold: float = 0.8,
+    sigma: float | tuple[float, ...] = 1.0,
+    channel: int = 0,
+    core_channel: int | None = None,
+    min_size: int = 10,
+    max_size: int = 1_000_000,
+    device: str = "auto",
+    overwrite: bool = False,
+) -> dict:
+    """Threshold and size-filter the image or frames at ``input``; write labels to ``out``.
+
+    Returns ``{"out", "shape", "axes", "seconds"}`` (``seconds`` of the thresholding).
+    """
+    from ..io.atomic import check_writable  # noqa: PLC0415
+    from ..io.sequence import read_sequence  # noqa: PLC0415
+    from ..segment import threshold as threshold_image  # noqa: PLC0415
+
+    out = check_writable(out, overwrite)
+    image, axes = read_sequence(input, dataset=dataset, axes=axes)
+    t0 = time.perf_counter()
+    labels = threshold_image(
+        image,
+        method=method,
+        threshold=threshold,
+        high_threshold=high_threshold,
+        sigma=sigma,
+        channel=channel,
+        core_channel=core_channel,
+        min_size=min_size,
+        max_size=max_size,
+        axes=axes,
+        device=device,
+    )
+    seconds = time.perf_counter() - t0
+    write_labels(out, backend.to_host(labels), axes.replace("c", ""), overwrite)
+    return {"out": out, "shape": image.shape, "axes": axes, "seconds": seconds}

@@ -1,0 +1,165 @@
+"""Automatic tracking from files: label or probability frames -> tracks -> exports.
+
+ilastik's (Animal) Conservation Tracking workflow as one call: read the label sequence
+(or threshold probabilities), track, write the chosen exports and ``tracking_result.h5``
+into one result folder; and exports of a saved result.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import backend
+from ..errors import InputError
+
+PathLike = str | os.PathLike
+
+
+def as_frames(array: Any, axes: str, what: str):
+    """``t[z]yx`` frames of a sequence (singleton z dropped); InputError without a time axis."""
+    from ..io.axes import transpose_axes  # noqa: PLC0415
+
+    if "t" not in axes:
+        raise InputError(f"{what}: axes {axes!r} have no time axis; tracking needs a sequence (t first)")
+    if "c" in axes:
+        if array.shape[axes.index("c")] != 1:
+            raise InputError(f"{what}: {array.shape[axes.index('c')]} channels; expected one label channel")
+    spatial = "".join(a for a in "zyx" if a in axes and array.shape[axes.index(a)] > 1)
+    return transpose_axes(array, axes, "t" + spatial)
+
+
+def read_frames_of(path: PathLike, axes: str | None, what: str | None = None):
+    """Read a sequence file or folder as ``t[z]yx`` frames."""
+    from ..io.sequence import read_sequence  # noqa: PLC0415
+
+    array, found = read_sequence(path, axes=axes)
+    return as_frames(array, found, str(what or path))
+
+
+def track_files(
+    out: PathLike,
+    *,
+    labels: PathLike | None = None,
+    probabilities: PathLike | None = None,
+    raw: PathLike | None = None,
+    params: Any = None,
+    exports: str | Sequence[str] = "ctc",
+    solver: str = "flow",
+    scales: Sequence[float] | None = None,
+    frames_per_split: int | None = None,
+    n_jobs: int = 1,
+    timeout: float | None = None,
+    label_axes: str | None = None,
+    raw_axes: str | None = None,
+    probability_axes: str | None = None,
+    threshold: float = 0.5,
+    sigma: float = 1.0,
+    channel: int = 1,
+    min_size: int = 10,
+    max_size: int = 1_000_000,
+    device: str = "auto",
+    overwrite: bool = False,
+    gt: PathLike | None = None,
+) -> dict:
+    """Track the frames of ``labels`` (or of ``probabilities`` after a threshold) into ``out``.
+
+    Writes the ``exports`` (format names, see :mod:`gputrack.export.formats`) and
+    ``tracking_result.h5`` into the folder ``out``. Returns ``{"out", "result", "n_frames",
+    "times", "scores"}`` (``scores``: py-ctcmetrics against ``gt`` when given, else ``None``).
+    """
+    from ..export.formats import export_many, parse_formats  # noqa: PLC0415
+    from ..io.atomic import atomic_output, check_writable  # noqa: PLC0415
+    from ..io.sequence import read_sequence  # noqa: PLC0415
+    from ..tracking import TrackingParameters  # noqa: PLC0415
+    from ..tracking.pipeline import track_labels  # noqa: PLC0415
+    from ..tracking.result import save_result  # noqa: PLC0415
+
+    exports = parse_formats(exports) if isinstance(exports, str) else list(exports)
+    if timeout is not None and timeout <= 0:
+        raise InputError(f"--timeout {timeout}: expected a positive number of seconds")
+    if gt and "ctc" not in exports:
+        raise InputError("--gt needs --export ctc (the scores are computed on the CTC result)")
+    out = check_writable(out, overwrite)
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if labels:
+        label_frames = read_frames_of(labels, label_axes)
+    elif probabilities:
+        from ..segment import threshold as threshold_image  # noqa: PLC0415
+
+        prob, axes = read_sequence(probabilities, axes=probability_axes)
+        label_frames = threshold_image(
+            prob,
+            threshold=threshold,
+            sigma=sigma,
+            channel=channel,
+            min_size=min_size,
+            max_size=max_size,
+            axes=axes,
+            device=device,
+        )
+        label_frames = as_frames(backend.to_host(label_frames), axes.replace("c", ""), str(probabilities))
+    else:
+        raise InputError("give --labels (label frames) or --probabilities (with --threshold)")
+    raw_frames = read_frames_of(raw, raw_axes) if raw else None
+    times["read"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    result = track_labels(
+        label_frames,
+        raw_frames,
+        params=params if params is not None else TrackingParameters(),
+        solver=solver,
+        scales=scales,
+        frames_per_split=frames_per_split,
+        n_jobs=n_jobs,
+        timeout=timeout,
+    )
+    times["track"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    compat = bool(getattr(params, "ilastik_compat", False))
+    with atomic_output(out, overwrite=overwrite, directory=True) as tmp:
+        export_many(result, exports, tmp, raw=raw_frames, ilastik_compat=compat)
+        save_result(tmp / "tracking_result.h5", result)
+    times["export"] = time.perf_counter() - t0
+    scores = None
+    if gt:
+        from ..tracking.evaluate import ctc_scores  # noqa: PLC0415
+
+        scores = ctc_scores(out, gt)
+    return {"out": out, "result": result, "n_frames": int(label_frames.shape[0]), "times": times,
+            "scores": scores}
+
+
+def export_saved(
+    result_path: PathLike,
+    formats: str | Sequence[str],
+    out: PathLike,
+    *,
+    raw: PathLike | None = None,
+    raw_axes: str | None = None,
+    bdv_xml: PathLike | None = None,
+    ilastik_compat: bool = False,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Export a saved tracking result (``tracking_result.h5``) in one or more formats."""
+    from ..export.formats import ILASTIK_COMPAT, export_many, export_result, parse_formats  # noqa: PLC0415
+    from ..tracking.result import load_result  # noqa: PLC0415
+
+    formats = parse_formats(formats) if isinstance(formats, str) else list(formats)
+    result = load_result(result_path)
+    raw_frames = read_frames_of(raw, raw_axes) if raw else None
+    if bdv_xml and formats != ["mamut"]:
+        raise InputError("--bdv-xml: only with --format mamut")
+    if len(formats) == 1:
+        options: dict[str, Any] = {"bdv_xml": bdv_xml} if bdv_xml else {}
+        if ilastik_compat and formats[0] in ILASTIK_COMPAT:
+            options["ilastik_compat"] = True
+        return export_result(result, formats[0], out, overwrite=overwrite, raw=raw_frames, **options)
+    return export_many(result, formats, out, overwrite=overwrite, raw=raw_frames,
+                       ilastik_compat=ilastik_compat)
