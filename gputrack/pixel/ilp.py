@@ -61,6 +61,11 @@ def _stage_input(image: np.ndarray, axes: str, previous: np.ndarray | None) -> t
 
 def _stored_classifier(project: IlpProject, stage: int, n_channels: int) -> PixelClassifier:
     st = project.pixel_stages[stage]
+    if st.has_forest and not st.forest_usable:
+        raise InputError(
+            f"{project.path}: {st.group}/ClassifierForests holds a {st.classifier_type}, not vigra random "
+            "forests; pass retrain=True (CLI: --retrain) to train one on the project's labels"
+        )
     if not st.has_forest:
         raise InputError(
             f"{project.path}: pixel-classification stage {stage} has no trained classifier; "
@@ -117,7 +122,8 @@ def ilp_classifiers(
     project = ilp_path if isinstance(ilp_path, IlpProject) else read_ilp(ilp_path, raw_data=raw_data)
     stages = [s for s in project.pixel_stages if s.features is not None]
     if not stages:
-        raise InputError(f"{project.path}: no pixel-classification feature selection in the project")
+        why = f" ({project.problems[0]})" if project.problems else ""
+        raise InputError(f"{project.path}: no pixel-classification feature selection in the project{why}")
     if not retrain:
         out, nc = [], _lane_channels(project)
         for s in range(len(stages)):
@@ -125,6 +131,12 @@ def ilp_classifiers(
             out.append(clf)
             nc = nc + clf.n_classes
         return out
+    lost = [line for st in stages for line in st.label_problems]
+    if lost:
+        raise InputError(
+            f"{project.path}: cannot retrain, {len(lost)} label block(s) cannot be placed: {lost[0]}"
+            " (the stored forest predicts without them: leave out --retrain)"
+        )
     lanes = [i for i in range(len(project.lanes)) if _has_labels(project, i)]
     if not lanes:
         raise InputError(f"{project.path}: the project has no pixel labels to retrain on")

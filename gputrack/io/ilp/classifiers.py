@@ -16,7 +16,8 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 import h5py
 import numpy as np
@@ -24,14 +25,21 @@ import numpy as np
 from .features import FeatureSelection
 from .labels import LabelBlock, _read_label_blocks
 from .lanes import Lane
-from .stored import _colors, _string_list
+from .stored import _colors, _string_list, _text
 
 _OBJECT_CLASSIFIERS = ("ObjectClassification", "CountClassification", "DivisionDetection")
 
 
 @dataclass
 class PixelStage:
-    """One pixel-classification stage (autocontext projects have two)."""
+    """One pixel-classification stage (autocontext projects have two).
+
+    ``label_problems`` names the stored label blocks that could not be placed in their
+    lane (left out of :func:`~gputrack.io.ilp.label_image`; the stored forest does not
+    need them). ``classifier_type`` is the class name ilastik pickled next to the
+    forests (``ParallelVigraRfLazyflowClassifier``); empty in projects that predate it,
+    for which ilastik assumes that class.
+    """
 
     group: str
     features: FeatureSelection | None
@@ -43,6 +51,13 @@ class PixelStage:
     has_forest: bool
     n_forests: int = 0
     n_trees: int = 0
+    label_problems: list[str] = field(default_factory=list)
+    classifier_type: str = ""
+
+    @property
+    def forest_usable(self) -> bool:
+        """Whether the stored classifier is vigra random forests that gputrack can run."""
+        return self.has_forest and (not self.classifier_type or "VigraRf" in self.classifier_type)
 
 
 @dataclass
@@ -73,27 +88,41 @@ class ObjectClassifierInfo:
         return dict(sorted(counts.items()))
 
 
-def _read_forest_info(group: h5py.Group) -> tuple[list[int], list[str], int, int]:
-    """``known_labels``, ``feature_names``, forest and tree counts of the ``ClassifierForests`` group."""
+def _classifier_type(forests: h5py.Group) -> str:
+    """The classifier class named by ``ClassifierForests/pickled_type`` ("" when not stored)."""
+    if "pickled_type" not in forests:
+        return ""
+    text = _text(forests["pickled_type"][()])
+    if text.startswith("c") and text.count("\n") >= 1:  # pickle protocol 0: c<module>\n<name>\n
+        return text.split("\n")[1].strip()
+    match = re.search(r"[A-Za-z_]\w*Classifier\b", text)
+    return match.group(0) if match else text[:60]
+
+
+def _read_forest_info(group: h5py.Group) -> tuple[list[int], list[str], int, int, str]:
+    """``known_labels``, ``feature_names``, forest and tree counts, classifier type of the forests group."""
     forests = group.get("ClassifierForests")
     known: list[int] = []
     names: list[str] = []
     n_forests = n_trees = 0
-    if forests is not None:
+    kind = ""
+    if isinstance(forests, h5py.Group):
         if "known_labels" in forests:
             known = [int(v) for v in np.atleast_1d(forests["known_labels"][()])]
         names = _string_list(forests, "feature_names")
         forest_groups = [forests[k] for k in sorted(forests) if k.startswith("Forest")]
+        forest_groups = [g for g in forest_groups if isinstance(g, h5py.Group)]
         n_forests = len(forest_groups)
         n_trees = sum(sum(1 for k in g if k.startswith("Tree")) for g in forest_groups)
-    return known, names, n_forests, n_trees
+        kind = _classifier_type(forests)
+    return known, names, n_forests, n_trees, kind
 
 
 def _read_pixel_stage(
     f: h5py.File, group: h5py.Group, features: FeatureSelection | None, lanes: list[Lane], forced: bool
 ) -> PixelStage:
-    blocks = _read_label_blocks(f, group, lanes, forced)
-    known, names, n_forests, n_trees = _read_forest_info(group)
+    blocks, problems = _read_label_blocks(f, group, lanes, forced)
+    known, names, n_forests, n_trees, kind = _read_forest_info(group)
     return PixelStage(
         group=group.name.lstrip("/"),
         features=features,
@@ -105,6 +134,8 @@ def _read_pixel_stage(
         has_forest=n_trees > 0,
         n_forests=n_forests,
         n_trees=n_trees,
+        label_problems=problems,
+        classifier_type=kind,
     )
 
 

@@ -10,9 +10,12 @@ PixelClass.ilp: Pixel Classification (ilastik 1.4.1b15)
 
 from __future__ import annotations
 
-from .features import FeatureSelection
+from .features import FEATURE_IDS, FeatureSelection
 from .labels import label_counts
 from .project import IlpProject
+
+# the ilastik workflows gputrack has an equivalent of (name fragments of workflowName)
+_WORKFLOWS = ("Pixel Classification", "Autocontext", "Object Classification", "Tracking")
 
 
 def _fmt(value: float) -> str:
@@ -46,7 +49,8 @@ def describe_ilp(project: IlpProject) -> str:
 
     Lists the workflow, each lane's inputs (path, whether found, axes, shape), the
     feature table, classes with labelled-pixel counts, the classifier, threshold
-    settings, tracking parameters and annotation counts.
+    settings, tracking parameters and annotation counts, then what gputrack cannot use
+    (:func:`cannot_use`).
 
     Examples
     --------
@@ -85,9 +89,10 @@ def describe_ilp(project: IlpProject) -> str:
                 color = tuple(stage.label_colors[cid - 1].tolist()) if cid <= len(stage.label_colors) else ""
                 out.append(f"    {cid} {name!r} {color} {counts.get(cid, 0)} labelled pixels")
         if stage.has_forest:
+            kind = stage.classifier_type or "older storage without pickled_type"
             out.append(
                 f"classifier{tag}: {stage.n_forests} forests, {stage.n_trees} trees, "
-                f"{len(stage.feature_names)} feature channels, known labels {stage.known_labels}"
+                f"{len(stage.feature_names)} feature channels, known labels {stage.known_labels} [{kind}]"
             )
         elif stage.label_names:
             out.append(f"classifier{tag}: none stored (train before predicting)")
@@ -138,4 +143,44 @@ def describe_ilp(project: IlpProject) -> str:
     if ann is not None:
         n_div = sum(len(d) for d in ann.divisions.values())
         out.append(f"annotations ({ann.source}): {_frame_summary(ann.labels)}; {n_div} divisions")
+    unusable = cannot_use(project)
+    if unusable:
+        out.append("cannot use:")
+        out.extend(f"    {line}" for line in unusable)
     return "\n".join(out)
+
+
+def cannot_use(project: IlpProject) -> list[str]:
+    """What gputrack cannot use in a project, one line each (empty when it can use everything).
+
+    Sections that could not be read, label blocks that cannot be placed, missing input
+    files, stored classifiers that are missing or not vigra random forests, feature ids
+    gputrack does not know, and workflows gputrack has no equivalent of.
+
+    Examples
+    --------
+    >>> cannot_use(read_ilp("PixelClass.ilp"))                   # doctest: +SKIP
+    []
+    """
+    out = list(project.problems)
+    if project.workflow and not any(w in project.workflow for w in _WORKFLOWS):
+        out.append(f"workflow {project.workflow!r}: gputrack has no equivalent (only what is listed above)")
+    for lane in project.lanes:
+        for k, (role, entry) in enumerate(lane.inputs.items()):
+            if not entry.exists and entry.file_path:
+                hint = ": pass the images or --raw-data PATH (raw_data= in the API)" if k == 0 else ""
+                out.append(f"lane {lane.index} {role!r}: {entry.file_path} not found{hint}")
+    for k, stage in enumerate(project.pixel_stages):
+        tag = f"stage {k + 1}: " if len(project.pixel_stages) > 1 else ""
+        for line in stage.label_problems:
+            out.append(f"{tag}label block {line} (retraining needs them; the stored forest does not)")
+        if stage.features is not None:
+            unknown = [fid for fid in stage.features.feature_ids if fid not in FEATURE_IDS]
+            if unknown:
+                out.append(f"{tag}features {unknown}: not ilastik pixel features gputrack computes")
+        if stage.has_forest and not stage.forest_usable:
+            out.append(f"{tag}{stage.group}/ClassifierForests: a {stage.classifier_type}, not vigra random "
+                       "forests; retrain (--retrain) to predict")
+        elif not stage.has_forest and stage.features is not None and stage.group != "FeatureSelections":
+            out.append(f"{tag}{stage.group}: no trained classifier stored; retrain (--retrain) to predict")
+    return out

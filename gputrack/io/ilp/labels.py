@@ -1,20 +1,27 @@
 """The pixel labels of an ilastik project: ``PixelClassification[NN]/LabelSets/labelsNNN/blockNNNN``.
 
 Each block is a uint8 array of class ids with a ``blockSlice`` attribute (where it lies
-in the lane) and, since ilastik 1.3.3, an ``axistags`` attribute. Labels without
-``axistags`` are given the axes of the lane's raw data (plus ``c``), or ``txyzc`` for
-5-d blocks of the object classification and tracking workflows, which force that order
-on their inputs.
+in the lane) and, since ilastik 1.3.3, an ``axistags`` attribute. ilastik 1.1 to 1.4
+wrote blocks without ``axistags`` in several orders: the lane's stored axes, those axes
+with the singleton ones squeezed out (``yxc`` blocks of a ``tzyxc`` lane of shape
+``(1, 1, Y, X, 1)``), or ``txyzc`` (object classification and tracking workflows). One
+rule reads them all: :func:`infer_block_axes` matches the ``blockSlice`` against the
+lane's axes and shape. A block that cannot be placed is not fatal: it is left out and
+named in :attr:`~gputrack.io.ilp.PixelStage.label_problems` (``ilp-info`` prints it;
+prediction with the stored forest never needs the labels).
 
 Examples
 --------
 >>> from gputrack.io.ilp import read_ilp, label_counts
 >>> label_counts(read_ilp("PixelClass.ilp"))                  # doctest: +SKIP
 {1: 79, 2: 78}
+>>> infer_block_axes("[281:457,412:504,0:1]", "tzyxc", (1, 1, 1024, 1344, 1))
+'yxc'
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -54,48 +61,138 @@ def _parse_block_slice(text: str) -> tuple[slice, ...]:
     return tuple(slice(int(a), int(b)) for a, b in parts)
 
 
-def _default_block_axes(ndim: int, raw_axes: str, forced_txyzc: bool) -> str | None:
-    if forced_txyzc and ndim == 5:
-        return "txyzc"
-    if raw_axes and ndim == len(raw_axes) and "c" in raw_axes:
-        return raw_axes
-    if raw_axes and ndim == len(raw_axes) + 1 and "c" not in raw_axes:
-        return raw_axes + "c"
-    return "txyzc" if ndim == 5 else None
+# cost of leaving a lane axis out of a block (nothing for an axis of extent 1, except c):
+# t and z are the axes ilastik squeezes; label blocks have kept c in every version
+_DROP_COST = {"t": 1, "z": 2, "c": 3}
+
+
+def _fits(axes: str, slices: tuple[slice, ...], full: str, extent: dict[str, int]) -> bool:
+    """Whether slices read in ``axes`` order lie inside a lane of axes ``full`` (extents where known)."""
+    for key, s in zip(axes, slices):
+        if s.start < 0 or s.stop <= s.start:
+            return False
+        if key == "c" and (s.start, s.stop) != (0, 1):  # labels have one channel
+            return False
+        if key in extent and s.stop > extent[key]:
+            return False
+    return all(extent.get(k, 1) == 1 for k in full if k not in axes and k != "c")
+
+
+def infer_block_axes(
+    block_slice: str | tuple[slice, ...],
+    lane_axes: str,
+    lane_shape: tuple[int, ...] | None = None,
+    *,
+    forced_txyzc: bool = False,
+) -> str | None:
+    """The axis order of a label block stored without ``axistags``, from its ``blockSlice``.
+
+    Candidates, in this order: ``txyzc`` for the 5-d blocks of workflows that force it
+    (``forced_txyzc``); the lane's axes (``c`` added when the lane has none); the lane's
+    axes with some left out (the singleton ones, as ilastik squeezes them), cheapest
+    first (leaving out an axis of extent 1 costs nothing; ``c``, or an axis of unknown
+    extent, costs ``t`` < ``z`` < ``c`` < others); ``txyzc`` for
+    any 5-d block. The first candidate whose slices fit the lane wins: every slice inside
+    the lane's extent where known, ``c`` exactly ``0:1`` (labels have one channel), every
+    left-out axis of extent 1 (or unknown).
+
+    Parameters
+    ----------
+    block_slice
+        The block's ``blockSlice`` attribute (``"[281:457,412:504,0:1]"``) or its slices.
+    lane_axes
+        The lane's stored axis keys (``"tzyxc"``).
+    lane_shape
+        The lane's shape in ``lane_axes`` order, when known.
+    forced_txyzc
+        The workflow forces ``txyzc`` on its inputs (object classification, tracking).
+
+    Returns
+    -------
+    str or None
+        Axis keys, one per slice; ``None`` when no candidate fits.
+
+    Examples
+    --------
+    >>> infer_block_axes("[281:457,412:504,0:1]", "tzyxc", (1, 1, 1024, 1344, 1))
+    'yxc'
+    >>> infer_block_axes("[0:1,1:22,7:74,0:1]", "tyxc")
+    'tyxc'
+    """
+    slices = block_slice
+    if isinstance(block_slice, (str, bytes, np.ndarray)):
+        slices = _parse_block_slice(block_slice)
+    n = len(slices)
+    lane_axes = (lane_axes or "").lower()
+    full = lane_axes if "c" in lane_axes else lane_axes + "c"
+    extent: dict[str, int] = {}
+    if lane_shape is not None and len(lane_shape) == len(lane_axes):
+        extent = {k: int(v) for k, v in zip(lane_axes, lane_shape) if k != "c"}
+    candidates = ["txyzc"] if forced_txyzc and n == 5 else []
+    if lane_axes:
+        def cost(kept: tuple[int, ...]) -> tuple[int, int]:
+            dropped = [full[i] for i in range(len(full)) if i not in kept]
+            weights = [_DROP_COST.get(k, 6) for k in dropped]
+            unknown = sum(w for k, w in zip(dropped, weights) if k == "c" or extent.get(k) != 1)
+            return unknown, sum(weights)
+
+        subsets = sorted(itertools.combinations(range(len(full)), n), key=cost) if n <= len(full) else []
+        candidates += ["".join(full[i] for i in kept) for kept in subsets]
+    if n == 5:
+        candidates.append("txyzc")
+    for axes in candidates:
+        if _fits(axes, slices, full if lane_axes else axes, extent):
+            return axes
+    return None
 
 
 def _read_label_blocks(
     f: h5py.File, group: h5py.Group, lanes: list[Lane], forced: bool
-) -> list[list[LabelBlock]]:
-    """Where each stored label block of a pixel-classification group lies, per lane."""
+) -> tuple[list[list[LabelBlock]], list[str]]:
+    """Where each stored label block of a pixel-classification group lies, per lane.
+
+    Returns the placed blocks per lane and one message per block that cannot be placed.
+    """
     blocks: list[list[LabelBlock]] = []
+    problems: list[str] = []
     label_sets = group.get("LabelSets")
-    if label_sets is not None:
-        for lane_index, name in enumerate(sorted(label_sets)):
-            lane_blocks = []
-            raw = lanes[lane_index].raw if lane_index < len(lanes) else None
-            for block_name in sorted(label_sets[name]):
-                ds = label_sets[name][block_name]
-                if not isinstance(ds, h5py.Dataset) or "blockSlice" not in ds.attrs:
-                    continue
+    if label_sets is None:
+        return blocks, problems
+    for lane_index, name in enumerate(sorted(label_sets)):
+        lane_blocks = []
+        raw = lanes[lane_index].raw if lane_index < len(lanes) else None
+        lane_axes = raw.axes if raw else ""
+        lane_shape = raw.shape if raw else None
+        for block_name in sorted(label_sets[name]):
+            ds = label_sets[name][block_name]
+            if not isinstance(ds, h5py.Dataset) or "blockSlice" not in ds.attrs:
+                continue
+            where = f"{ds.name} (shape {ds.shape}, blockSlice {_text(ds.attrs['blockSlice'])})"
+            try:
                 slices = _parse_block_slice(ds.attrs["blockSlice"])
-                if "axistags" in ds.attrs:
-                    axes = parse_axistags(ds.attrs["axistags"])
-                else:
-                    axes = _default_block_axes(ds.ndim, raw.axes if raw else "", forced)
-                if axes is None or len(axes) != ds.ndim or len(slices) != ds.ndim:
-                    raise InputError(
-                        f"{f.filename}: {ds.name} has {ds.ndim} axes and blockSlice "
-                        f"{_text(ds.attrs['blockSlice'])}; cannot tell its axis order"
+            except InputError:
+                problems.append(f"{where}: blockSlice cannot be parsed")
+                continue
+            if len(slices) != ds.ndim or tuple(s.stop - s.start for s in slices) != ds.shape:
+                problems.append(f"{where}: the blockSlice does not match the block's shape")
+                continue
+            if "axistags" in ds.attrs:
+                axes = parse_axistags(ds.attrs["axistags"])
+                if len(axes) != ds.ndim:
+                    problems.append(f"{where}: its axistags {axes!r} do not match its {ds.ndim} axes")
+                    continue
+            else:
+                axes = infer_block_axes(slices, lane_axes, lane_shape, forced_txyzc=forced)
+                if axes is None:
+                    shape = "x".join(map(str, lane_shape)) if lane_shape else "unknown"
+                    problems.append(
+                        f"{where}: does not fit lane {lane_index} (axes {lane_axes or '?'}, shape {shape}) "
+                        "in any axis order; left out"
                     )
-                if tuple(s.stop - s.start for s in slices) != ds.shape:
-                    raise InputError(
-                        f"{f.filename}: {ds.name} has shape {ds.shape} but blockSlice "
-                        f"{_text(ds.attrs['blockSlice'])}"
-                    )
-                lane_blocks.append(LabelBlock(ds.name, slices, axes))
-            blocks.append(lane_blocks)
-    return blocks
+                    continue
+            lane_blocks.append(LabelBlock(ds.name, slices, axes))
+        blocks.append(lane_blocks)
+    return blocks, problems
 
 
 def label_image(

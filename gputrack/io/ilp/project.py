@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -44,7 +44,12 @@ from .tracking import (
 
 @dataclass
 class IlpProject:
-    """Everything gputrack reads from an ilastik project (see the module docstring)."""
+    """Everything gputrack reads from an ilastik project (see :mod:`gputrack.io.ilp`).
+
+    ``problems`` names the sections that could not be read (left out, the rest of the
+    project still reads); label blocks that cannot be placed are named per stage in
+    :attr:`PixelStage.label_problems`.
+    """
 
     path: Path
     workflow: str
@@ -56,6 +61,7 @@ class IlpProject:
     tracking: TrackingParameters | None
     annotations: TrackingAnnotations | None
     object_classifiers: dict[str, ObjectClassifierInfo]
+    problems: list[str] = field(default_factory=list)
 
     @property
     def features(self) -> FeatureSelection | None:
@@ -117,7 +123,9 @@ def read_ilp(
     MissingInputError
         ``path`` does not exist.
     InputError
-        ``path`` is not an HDF5 file, or not an ilastik project.
+        ``path`` is not an HDF5 file (or a damaged one), or not an ilastik project. A
+        section that cannot be read does not raise: it is named in
+        :attr:`IlpProject.problems`.
 
     Examples
     --------
@@ -132,7 +140,11 @@ def read_ilp(
         raise InputError(f"{path}: not an ilastik project (not an HDF5 file)")
     overrides = _normalise_raw_data(raw_data)
     base = path.resolve().parent
-    with h5py.File(path, "r") as f:
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise InputError(f"{path}: cannot be read as HDF5, truncated or damaged? ({err})") from None
+    with f:
         if "workflowName" not in f and "Input Data" not in f:
             raise InputError(f"{path}: HDF5 file is not an ilastik project (no workflowName / 'Input Data')")
         workflow = _value(f, "workflowName", "")
@@ -142,17 +154,36 @@ def read_ilp(
             raise InputError(
                 f"{path}: raw_data given for lane(s) {unknown} but the project has {len(lanes)} lane(s)"
             )
+        problems: list[str] = []
+
+        def section(what: str, read, *args):
+            """One section's reader; a section that cannot be read is named in ``problems``."""
+            try:
+                return read(*args)
+            except (InputError, KeyError, ValueError, TypeError, IndexError, OSError) as err:
+                problems.append(f"{what}: cannot be read ({err})")
+                return None
+
         forced = "Object Classification" in workflow or "Tracking" in workflow
         stages = []
         for name in sorted(k for k in f if re.fullmatch(r"PixelClassification\d*", k)):
             suffix = name[len("PixelClassification") :]
-            features = _read_features(f.get(f"FeatureSelections{suffix}"))
-            stages.append(_read_pixel_stage(f, f[name], features, lanes, forced))
+            selection = f"FeatureSelections{suffix}"
+            features = section(selection, _read_features, f.get(selection))
+            stage = section(name, _read_pixel_stage, f, f[name], features, lanes, forced)
+            if stage is not None:
+                stages.append(stage)
         if not stages and "FeatureSelections" in f:
-            features = _read_features(f["FeatureSelections"])
+            features = section("FeatureSelections", _read_features, f["FeatureSelections"])
             if features is not None:
                 stages.append(PixelStage("FeatureSelections", features, [], np.zeros((0, 3), np.uint8),
                                          [], [], [], False))
+        classifiers = {}
+        for name in _OBJECT_CLASSIFIERS:
+            if name in f:
+                info = section(name, _read_object_classifier, f[name])
+                if info is not None:
+                    classifiers[name] = info
         return IlpProject(
             path=path,
             workflow=workflow,
@@ -160,10 +191,9 @@ def read_ilp(
             roles=roles,
             lanes=lanes,
             pixel_stages=stages,
-            threshold=_read_threshold(f.get("ThresholdTwoLevels")),
-            tracking=_read_tracking(f),
-            annotations=_read_annotations(f),
-            object_classifiers={
-                name: _read_object_classifier(f[name]) for name in _OBJECT_CLASSIFIERS if name in f
-            },
+            threshold=section("ThresholdTwoLevels", _read_threshold, f.get("ThresholdTwoLevels")),
+            tracking=section("tracking parameters", _read_tracking, f),
+            annotations=section("tracking annotations", _read_annotations, f),
+            object_classifiers=classifiers,
+            problems=problems,
         )
