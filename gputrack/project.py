@@ -8,6 +8,10 @@ Layout (``format_version`` 1)::
     /pixel/forest           the trained forest (gputrack.forest.save)
     /pixel/labels/imageNNNN attrs: path (the image file, "" for arrays), axes, shape
                             coords (int64, n x ndim), values (class ids): the sparse labels
+    /annotations            manual tracking (gputrack.tracking.annotation), optional:
+                            objects (int64, n x 3: t, label, track id; -1 misdetection),
+                            divisions (int64, k x 4: parent, child 1, child 2 or 0, t parent),
+                            tracks (int64: every started track id)
 
 Predicting with a loaded project gives exactly the in-memory classifier's results: the
 forest is stored bit for bit and the selection with it.
@@ -209,3 +213,67 @@ def train_project(
     ]
     save_project(path, clf, labels=stored, overwrite=overwrite)
     return Project(path=Path(path), classifier=clf, labels=stored)
+
+
+def save_annotations(path: str | os.PathLike, annotations: Any) -> Path:
+    """Store manual-tracking annotations in the project file ``path`` (created when absent).
+
+    The ``/annotations`` group of an existing project is replaced; the rest of the file is
+    kept. The file is rewritten atomically.
+
+    Examples
+    --------
+    >>> from gputrack.tracking.annotation import Annotations, assign, new_track
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "cells.gtp.h5"
+    >>> ann = Annotations(); assign(ann, new_track(ann), 0, 4)
+    >>> _ = save_annotations(p, ann); load_annotations(p).labels
+    {0: {4: {1}}}
+    """
+    import shutil
+
+    path = Path(path)
+    if path.exists():
+        if not h5py.is_hdf5(path):
+            raise InputError(f"{path}: not a gputrack project (not an HDF5 file)")
+        with h5py.File(path, "r") as fh:
+            if fh.attrs.get("format") != FORMAT:
+                raise InputError(f"{path}: not a gputrack project (no format={FORMAT!r} attribute)")
+    rows = [(t, label, k) for t, label, ids in annotations.objects() for k in sorted(ids)]
+    divs = [(p, c1, c2, tp) for p, (c1, c2, tp) in sorted(annotations.divisions.items())]
+    with atomic_output(path, overwrite=True) as tmp:
+        if path.exists():
+            shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "a") as fh:
+            fh.attrs["format"] = FORMAT
+            fh.attrs.setdefault("format_version", FORMAT_VERSION)
+            if "annotations" in fh:
+                del fh["annotations"]
+            g = fh.create_group("annotations")
+            g.create_dataset("objects", data=np.asarray(rows, np.int64).reshape(-1, 3), compression="gzip")
+            g.create_dataset("divisions", data=np.asarray(divs, np.int64).reshape(-1, 4))
+            g.create_dataset("tracks", data=np.asarray(sorted(annotations.tracks), np.int64))
+    return path
+
+
+def load_annotations(path: str | os.PathLike):
+    """The manual-tracking annotations stored in a project file (:func:`save_annotations`)."""
+    from .tracking.annotation import Annotations
+
+    path = Path(path)
+    if not path.exists():
+        raise MissingInputError(f"{path}: project file not found")
+    if not h5py.is_hdf5(path):
+        raise InputError(f"{path}: not a gputrack project (not an HDF5 file)")
+    with h5py.File(path, "r") as fh:
+        if fh.attrs.get("format") != FORMAT:
+            raise InputError(f"{path}: not a gputrack project (no format={FORMAT!r} attribute)")
+        if "annotations" not in fh:
+            raise InputError(f"{path}: the project holds no tracking annotations (/annotations)")
+        g = fh["annotations"]
+        ann = Annotations(tracks={int(k) for k in g["tracks"][()]})
+        for t, label, k in g["objects"][()].tolist():
+            ann.labels.setdefault(t, {}).setdefault(label, set()).add(k)
+        for p, c1, c2, tp in g["divisions"][()].tolist():
+            ann.divisions[p] = (c1, c2, tp)
+    return ann
