@@ -768,6 +768,8 @@ def _write_kind(path: Path) -> str:
     name = path.name.lower()
     if name.endswith((".ome.tif", ".ome.tiff")):
         return "ome-tiff"
+    if name.endswith(".ome.zarr"):
+        return "ome-zarr"
     return _kind(path, WRITE_SUFFIXES)
 
 
@@ -782,6 +784,7 @@ def write_image(
     compression: str | None = None,
     palette: np.ndarray | None = None,
     bigtiff: bool | None = None,
+    ngff_version: str = "0.4",
 ) -> Path:
     """Write an array to an image file, atomically; the format follows the suffix.
 
@@ -801,6 +804,8 @@ def write_image(
     .zarr          OME-Zarr 0.4 group (Zarr v2) with the array as level ``"0"`` in
                    OME-NGFF axis order ``t, c, z, y, x`` (a subset), ``multiscales``
                    metadata and ``_ARRAY_DIMENSIONS``; ``chunks`` in the array's axes
+    .ome.zarr      OME-Zarr through ome-zarr-py (:mod:`gputrack.io.omezarr`): NGFF
+                   ``ngff_version`` 0.4 (Zarr v2) or 0.5 (Zarr v3), with a pyramid
     ============== =================================================================
 
     Parameters
@@ -827,6 +832,8 @@ def write_image(
         ``array`` must be below ``N``. See :func:`glasbey_palette`.
     bigtiff
         Force (``True``) or forbid (``False``) BigTIFF; default: by size.
+    ngff_version
+        ``"0.4"`` or ``"0.5"`` for ``.ome.zarr`` outputs.
 
     Returns
     -------
@@ -854,6 +861,11 @@ def write_image(
         return _write_hdf5(path, data, axes, dataset, overwrite, chunk_shape, compression)
     if kind in ("tiff", "ome-tiff"):
         return _write_tiff(path, data, axes, overwrite, chunk_shape, compression, bigtiff, kind == "ome-tiff")
+    if kind == "ome-zarr":
+        from .omezarr import write_ome_zarr  # noqa: PLC0415
+
+        return write_ome_zarr(path, data, axes=axes, overwrite=overwrite, chunks=chunk_shape,
+                              version=ngff_version)
     if kind == "zarr":
         return _write_zarr(path, data, axes, overwrite, chunk_shape, compression)
     if compression is not None:

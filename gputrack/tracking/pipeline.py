@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -105,6 +106,7 @@ def track_labels(
     count_probabilities: pd.DataFrame | np.ndarray | None = None,
     division_probabilities: pd.DataFrame | np.ndarray | None = None,
     start: int = 0,
+    executor: Any = None,
 ) -> TrackingResult:
     """Track the objects of a label sequence: detections, priors, graph, solve, mergers, lineages.
 
@@ -139,6 +141,8 @@ def track_labels(
         ``params.division_probability`` is None.
     start : int
         Time of the first frame.
+    executor : concurrent.futures.Executor, optional
+        Solves the frames-per-split windows (e.g. a Dask client's ``get_executor()``).
 
     Returns
     -------
@@ -176,7 +180,7 @@ def track_labels(
         from .split import track_split
 
         sol = track_split(det, params, frames_per_split=frames_per_split, n_jobs=n_jobs, solver=solver,
-                          timeout=timeout)
+                          timeout=timeout, executor=executor)
     else:
         sol = track(det, params, solver=solver, timeout=timeout)
     identities = frames

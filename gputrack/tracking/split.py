@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -95,6 +96,7 @@ def track_split(
     scales: Sequence[float] | None = None,
     shape: Sequence[int] | None = None,
     timeout: float | None = None,
+    executor: Any = None,
 ) -> Solution:
     """Conservation tracking by overlapping time windows solved in parallel (module docstring).
 
@@ -113,6 +115,9 @@ def track_split(
         Solver of the windows and of the stitching solve.
     scales, shape, timeout
         As for :func:`gputrack.tracking.track` (the timeout applies to each window's solve).
+    executor : concurrent.futures.Executor, optional
+        Solves the windows instead of ``n_jobs`` local processes (anything with ``map``, e.g.
+        a Dask client's ``get_executor()``; :func:`gputrack.distributed.track_split`).
 
     Returns
     -------
@@ -153,7 +158,9 @@ def track_split(
         sub, links, _ = _subgraph(graph, a, b)
         jobs.append((sub, params, shape, (a, b), solver, timeout))
         link_ids.append(links)
-    if n_jobs > 1:
+    if executor is not None:
+        values = list(executor.map(_solve_window, jobs))
+    elif n_jobs > 1:
         with ProcessPoolExecutor(max_workers=min(int(n_jobs), len(jobs))) as pool:
             values = list(pool.map(_solve_window, jobs))
     else:
