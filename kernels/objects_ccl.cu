@@ -7,35 +7,51 @@
 // final forest does not depend on the order in which threads run. The host then numbers
 // the roots 1, 2, ... in raster order, i.e. in order of first occurrence.
 //
+// Every parent is smaller than its child (or the node itself, for a root). ccl_find halves
+// the path it walks: each visited node is re-pointed at its grandparent with atomicMin, so
+// a parent only ever moves to another ancestor of the node (never up, never to another
+// component), roots are never written, and a root stored by ccl_compress stays. Concurrent
+// finds and unions therefore keep the forest valid, and chains stay short under any
+// interleaving.
+//
+// Indices are I = int for frames below 2**31 pixels and I = long long above.
+//
 // CPU twin: gputrack/segment/labeling.py (_ccl_twin, numba), same three steps.
 //
-// Entry points (templates, instantiated through name_expressions):
-//   ccl_init<T>(img, parent, n)              parent[i] = i for foreground, -1 for background
-//   ccl_merge<T>(img, parent, nz, ny, nx)    unite each pixel with its -x, -y, -z neighbours
-//   ccl_compress(parent, n)                  parent[i] = root(i)
+// Entry points (templates, instantiated through name_expressions, see labeling.py):
+//   ccl_init<T, I>(img, parent, n)              parent[i] = i for foreground, -1 for background
+//   ccl_merge<T, I>(img, parent, nz, ny, nx)    unite each pixel with its -x, -y, -z neighbours
+//   ccl_compress<I>(parent, n)                  parent[i] = root(i)
 
-__device__ __forceinline__ int ccl_find(const int* parent, int a)
+template <typename I>
+__device__ __forceinline__ I ccl_find(I* parent, I a)
 {
-    int p = parent[a];
+    I p = parent[a];
     while (p != a) {
-        a = p;
+        const I g = parent[p];
+        if (g == p) {
+            return p;
+        }
+        atomicMin(&parent[a], g);  // halving: a now points at its grandparent
+        a = g;
         p = parent[a];
     }
     return a;
 }
 
-__device__ __forceinline__ void ccl_unite(int* parent, int a, int b)
+template <typename I>
+__device__ __forceinline__ void ccl_unite(I* parent, I a, I b)
 {
     bool done = false;
     while (!done) {
         a = ccl_find(parent, a);
         b = ccl_find(parent, b);
         if (a < b) {
-            int old = atomicMin(&parent[b], a);
+            I old = atomicMin(&parent[b], a);
             done = (old == b);
             b = old;
         } else if (b < a) {
-            int old = atomicMin(&parent[a], b);
+            I old = atomicMin(&parent[a], b);
             done = (old == a);
             a = old;
         } else {
@@ -44,16 +60,16 @@ __device__ __forceinline__ void ccl_unite(int* parent, int a, int b)
     }
 }
 
-template <typename T>
-__global__ void ccl_init(const T* img, int* parent, long long n)
+template <typename T, typename I>
+__global__ void ccl_init(const T* img, I* parent, long long n)
 {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    parent[i] = (img[i] != (T)0) ? (int)i : -1;
+    parent[i] = (img[i] != (T)0) ? (I)i : (I)-1;
 }
 
-template <typename T>
-__global__ void ccl_merge(const T* img, int* parent, int nz, int ny, int nx)
+template <typename T, typename I>
+__global__ void ccl_merge(const T* img, I* parent, int nz, int ny, int nx)
 {
     long long n = (long long)nz * ny * nx;
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -64,27 +80,18 @@ __global__ void ccl_merge(const T* img, int* parent, int nz, int ny, int nx)
     int x = (int)(i % nx);
     int y = (int)((i / nx) % ny);
     int z = (int)(i / plane);
-    int me = (int)i;
-    if (x > 0 && img[i - 1] == v) ccl_unite(parent, me, me - 1);
-    if (y > 0 && img[i - nx] == v) ccl_unite(parent, me, me - nx);
-    if (z > 0 && img[i - plane] == v) ccl_unite(parent, me, (int)(i - plane));
+    const I me = (I)i;
+    if (x > 0 && img[i - 1] == v) ccl_unite<I>(parent, me, me - 1);
+    if (y > 0 && img[i - nx] == v) ccl_unite<I>(parent, me, (I)(i - nx));
+    if (z > 0 && img[i - plane] == v) ccl_unite<I>(parent, me, (I)(i - plane));
 }
 
-extern "C" __global__ void ccl_compress(int* parent, long long n)
+template <typename I>
+__global__ void ccl_compress(I* parent, long long n)
 {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    int p = parent[i];
+    I p = parent[i];
     if (p < 0) return;
-    parent[i] = ccl_find(parent, (int)i);
+    parent[i] = ccl_find<I>(parent, (I)i);
 }
-
-// explicit instantiations so that nvcc -ptx checks them too
-template __global__ void ccl_init<unsigned char>(const unsigned char*, int*, long long);
-template __global__ void ccl_init<unsigned short>(const unsigned short*, int*, long long);
-template __global__ void ccl_init<unsigned int>(const unsigned int*, int*, long long);
-template __global__ void ccl_init<unsigned long long>(const unsigned long long*, int*, long long);
-template __global__ void ccl_merge<unsigned char>(const unsigned char*, int*, int, int, int);
-template __global__ void ccl_merge<unsigned short>(const unsigned short*, int*, int, int, int);
-template __global__ void ccl_merge<unsigned int>(const unsigned int*, int*, int, int, int);
-template __global__ void ccl_merge<unsigned long long>(const unsigned long long*, int*, int, int, int);

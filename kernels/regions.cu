@@ -5,6 +5,7 @@
 // the same, and flushes with atomics when it changes or the run ends: objects are runs of
 // equal indices along x, so this needs far fewer atomics than one per pixel.
 // Accumulators are double; the layouts match the numba twins in gputrack/objects/regions.py.
+// Pixel indices and accumulator offsets are 64-bit: frames may hold 2**31 pixels or more.
 //
 //   coord_pass1  acc1[n+1][4]  = count, sum z, sum y, sum x;  bbox[n+1][6] = min z,y,x, max z,y,x
 //   coord_pass2  acc2[n+1][31] = central coordinate moments of degree 2 (6), 3 (10), 4 (15),
@@ -47,7 +48,7 @@ extern "C" __global__ void coord_pass1(const int* idx, long long n, int ny, int 
     long long start = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * run;
     if (start >= n) return;
     long long stop = start + run < n ? start + run : n;
-    int cur = 0;
+    long long cur = 0;  // 64-bit: cur * 31 overflows int past 69M objects
     double s[4] = {0.0, 0.0, 0.0, 0.0};
     int lo[3] = {0, 0, 0}, hi[3] = {0, 0, 0};
     for (long long i = start; i <= stop; ++i) {
@@ -88,7 +89,7 @@ extern "C" __global__ void coord_pass2(const int* idx, long long n, int ny, int 
     long long start = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * run;
     if (start >= n) return;
     long long stop = start + run < n ? start + run : n;
-    int cur = 0;
+    long long cur = 0;  // 64-bit: cur * 31 overflows int past 69M objects
     double m[31];
     double mu[3] = {0.0, 0.0, 0.0};
 #pragma unroll
@@ -143,7 +144,7 @@ extern "C" __global__ void value_pass1(const int* idx, const float* v, long long
     long long start = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * run;
     if (start >= n) return;
     long long stop = start + run < n ? start + run : n;
-    int cur = 0;
+    long long cur = 0;  // 64-bit: cur * 31 overflows int past 69M objects
     double s = 0.0;
     float lo = 0.0f, hi = 0.0f;
     for (long long i = start; i <= stop; ++i) {
@@ -175,7 +176,7 @@ extern "C" __global__ void value_pass2(const int* idx, const float* v, long long
     long long start = ((long long)blockIdx.x * blockDim.x + threadIdx.x) * run;
     if (start >= n) return;
     long long stop = start + run < n ? start + run : n;
-    int cur = 0;
+    long long cur = 0;  // 64-bit: cur * 31 overflows int past 69M objects
     double s2 = 0.0, s3 = 0.0, s4 = 0.0, mu = 0.0;
     for (long long i = start; i <= stop; ++i) {
         int k = (i < stop) ? idx[i] : -1;

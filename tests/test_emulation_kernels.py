@@ -64,25 +64,23 @@ def test_eigenvalues_equal_twin(cuda_host, schedule, k):
 # --------------------------------------------------------------------------- objects_ccl.cu
 
 
-def ccl_parent(ch, vol, schedule):
+def ccl_parent(ch, vol, schedule, index=np.int32):
     """The parent forest after ccl_init / ccl_merge / ccl_compress, launched as labeling._label_gpu does."""
-    ctype = labeling._CTYPE[vol.dtype.itemsize]
-    names = (f"ccl_init<{ctype}>", f"ccl_merge<{ctype}>")
+    names = labeling._kernel_names(vol.dtype.itemsize, np.dtype(index).itemsize)
     mod = module(ch, "objects_ccl.cu", names)
+    init, merge, compress = (mod.get_function(k) for k in names)
     nz, ny, nx = vol.shape
     size = vol.size
-    parent = np.empty(size, np.int32)
+    parent = np.empty(size, index)
     grid, block = ((size + labeling._THREADS - 1) // labeling._THREADS,), (labeling._THREADS,)
-    mod.get_function(names[0])(grid, block, (vol, parent, np.int64(size)), schedule=schedule)
-    mod.get_function(names[1])(
-        grid, block, (vol, parent, np.int32(nz), np.int32(ny), np.int32(nx)), schedule=schedule
-    )
-    mod.get_function("ccl_compress")(grid, block, (parent, np.int64(size)), schedule=schedule)
-    return parent
+    init(grid, block, (vol, parent, np.int64(size)), schedule=schedule)
+    merge(grid, block, (vol, parent, np.int32(nz), np.int32(ny), np.int32(nx)), schedule=schedule)
+    compress(grid, block, (parent, np.int64(size)), schedule=schedule)
+    return parent, compress
 
 
-def twin_parent(vol):
-    parent = np.empty(vol.size, np.int32)
+def twin_parent(vol, index=np.int32):
+    parent = np.empty(vol.size, index)
     out = np.empty(vol.size, np.uint32)
     labeling._ccl_twin(vol, parent, out)
     return parent
@@ -111,7 +109,16 @@ def ccl_volumes():
 @pytest.mark.parametrize("name", list(ccl_volumes()))
 def test_ccl_equals_twin(cuda_host, schedule, name):
     vol = np.ascontiguousarray(ccl_volumes()[name])
-    np.testing.assert_array_equal(ccl_parent(cuda_host, vol, schedule), twin_parent(vol))
+    np.testing.assert_array_equal(ccl_parent(cuda_host, vol, schedule)[0], twin_parent(vol))
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_ccl_64bit_indices_equal_twin(cuda_host, schedule):
+    """The long long instantiations (frames of 2**31 pixels and more) give the same forest."""
+    vol = np.ascontiguousarray(ccl_volumes()["values-u16"])
+    got, _ = ccl_parent(cuda_host, vol, schedule, index=np.int64)
+    np.testing.assert_array_equal(got, twin_parent(vol, np.int64))
+    np.testing.assert_array_equal(got, twin_parent(vol))
 
 
 # --------------------------------------------------------------------------- regions.cu

@@ -219,8 +219,6 @@ def region_moments(labels: Any, values: Any | None, device: str | None = None) -
         )
     idx, ids = compact_labels(xp.ascontiguousarray(labels))
     n = ids.size
-    if labels.size >= 2**31 and dev == "gpu":
-        raise InputError(f"labels: a frame of {labels.size} pixels is too large for the GPU (< 2**31)")
     acc1 = xp.zeros((n + 1, 4), xp.float64)
     bbox = xp.empty((n + 1, 6), xp.int32 if dev == "gpu" else np.int64)
     bbox[:, :3] = np.iinfo(np.int32).max

@@ -43,7 +43,18 @@ from ..io.axes import guess_axes, normalize_axes, transpose_axes
 
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 _CTYPE = {1: "unsigned char", 2: "unsigned short", 4: "unsigned int", 8: "unsigned long long"}
+_INDEX_CTYPE = {4: "int", 8: "long long"}
+_INT32_PIXELS = 2**31  # frames this large use 64-bit parent indices (GPU and CPU)
 _THREADS = 256
+
+
+def _kernel_names(itemsize: int, index_itemsize: int) -> tuple[str, str, str]:
+    """``ccl_init``, ``ccl_merge`` and ``ccl_compress`` instantiations for a pixel and an index size."""
+    t, i = _CTYPE[itemsize], _INDEX_CTYPE[index_itemsize]
+    return f"ccl_init<{t}, {i}>", f"ccl_merge<{t}, {i}>", f"ccl_compress<{i}>"
+
+
+_NAME_EXPRESSIONS = tuple(dict.fromkeys(n for a in _CTYPE for b in _INDEX_CTYPE for n in _kernel_names(a, b)))
 
 
 # --------------------------------------------------------------------------- CPU twin
@@ -51,9 +62,16 @@ _THREADS = 256
 
 @numba.njit(cache=True, nogil=True)
 def _find(parent, a):
+    # same path halving as ccl_find in kernels/objects_ccl.cu: each visited node is
+    # re-pointed at its grandparent ("atomicMin"; parents are smaller than their children)
     p = parent[a]
     while p != a:
-        a = p
+        g = parent[p]
+        if g == p:
+            return p
+        if g < parent[a]:
+            parent[a] = g
+        a = g
         p = parent[a]
     return a
 
@@ -171,7 +189,7 @@ def label_volume(volume: Any, device: str | None = None) -> tuple[Any, int]:
     if vol.size == 0:
         return xp.zeros(shape, dtype=xp.uint32), 0
     if dev == "cpu":
-        idx_dtype = np.int32 if vol.size < 2**31 else np.int64
+        idx_dtype = np.int32 if vol.size < _INT32_PIXELS else np.int64
         parent = np.empty(vol.size, dtype=idx_dtype)
         out = np.empty(vol.size, dtype=np.uint32)
         n = int(_ccl_twin(vol, parent, out))
@@ -181,22 +199,18 @@ def label_volume(volume: Any, device: str | None = None) -> tuple[Any, int]:
 
 def _label_gpu(cp: Any, vol: Any, shape: tuple[int, ...]) -> tuple[Any, int]:
     size = int(vol.size)
-    if size >= 2**31:
-        raise InputError(f"labels: a frame of {size} pixels is too large for the GPU labelling (< 2**31)")
-    ctype = _CTYPE[vol.dtype.itemsize]
-    names = (f"ccl_init<{ctype}>", f"ccl_merge<{ctype}>")
-    init = backend.load_kernel("objects_ccl.cu", names[0], name_expressions=names)
-    merge = backend.load_kernel("objects_ccl.cu", names[1], name_expressions=names)
-    compress = backend.load_kernel("objects_ccl.cu", "ccl_compress", name_expressions=names)
+    index = np.dtype(np.int32 if size < _INT32_PIXELS else np.int64)
+    names = _kernel_names(vol.dtype.itemsize, index.itemsize)
+    init, merge, compress = (backend.load_kernel("objects_ccl.cu", k, name_expressions=names) for k in names)
     nz, ny, nx = vol.shape
-    parent = cp.empty(size, dtype=cp.int32)
+    parent = cp.empty(size, dtype=index)
     grid = ((size + _THREADS - 1) // _THREADS,)
     block = (_THREADS,)
     init(grid, block, (vol, parent, np.int64(size)))
     merge(grid, block, (vol, parent, np.int32(nz), np.int32(ny), np.int32(nx)))
     compress(grid, block, (parent, np.int64(size)))
     fg = parent >= 0
-    roots = parent == cp.arange(size, dtype=cp.int32)
+    roots = parent == cp.arange(size, dtype=index)
     rank = cp.cumsum(roots, dtype=cp.int64).astype(cp.uint32)
     out = cp.where(fg, rank[cp.maximum(parent, 0)], cp.uint32(0)).astype(cp.uint32)
     n = int(rank[-1])
