@@ -13,7 +13,8 @@ from gputrack import objects
 from gputrack.datasets import synthetic_timelapse
 from gputrack.errors import InputError, OutputExistsError
 from gputrack.export import ilastik_table, object_table_csv, paint_objects, write_object_predictions
-from gputrack.io.images import glasbey_palette, read_image
+from gputrack.io.images import read_image
+from gputrack.io.lut import fiji_glasbey
 from tests.conftest import shared_path
 
 # ilastik's CSV names of a 2D single-channel table with every standard feature, in the
@@ -245,8 +246,8 @@ def test_write_predictions_paletted_png(tmp_path, stardist):
         assert img.mode == "P"
         np.testing.assert_array_equal(np.asarray(img), want)
         palette = np.asarray(img.getpalette(), np.uint8).reshape(-1, 3)
-    np.testing.assert_array_equal(palette[:256], glasbey_palette(256))
-    assert palette[0].tolist() == [0, 0, 0]
+    np.testing.assert_array_equal(palette[:256], fiji_glasbey())
+    assert palette[0].tolist() == [255, 255, 255]  # Fiji's Glasbey: index 0 white
     with pytest.raises(OutputExistsError):
         write_object_predictions(path, lab, table, glasbey=True)
     grey = write_object_predictions(tmp_path / "grey.png", lab, table)

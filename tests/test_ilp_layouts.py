@@ -12,6 +12,7 @@ stored forest must give ilastik's own reference probabilities through the other 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -206,7 +207,7 @@ def test_ilp_info_cli_on_item11_layout(tmp_path):
     block[:50] = 2
     path = write_ilastik13_project(tmp_path / "item11.ilp", shape=(1024, 1344), raw="raw.h5/data",
                                    blocks=[(block, "[281:457,412:504,0:1]")])
-    env = {"PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = subprocess.run([sys.executable, "-m", "gputrack", "ilp-info", str(path)], capture_output=True,
                          text=True, env=env, cwd=tmp_path)
     assert run.returncode == 0, run.stderr

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--classifier", required=True, help="file from 'gputrack objects train'")
     q.add_argument("--out", required=True, help="predictions table (CSV)")
     q.add_argument("--image", help="also paint the classes into the objects (PNG/TIFF/HDF5)")
-    q.add_argument("--glasbey", action="store_true", help="PNG with a Glasbey palette")
+    q.add_argument("--glasbey", action="store_true", help="PNG with Fiji's Glasbey LUT (default: grey)")
     q.set_defaults(func=run_predict)
 
 

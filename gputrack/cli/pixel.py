@@ -42,7 +42,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument(
         "--format", choices=("h5", "tif", "png", "zarr"), default="h5", help="output format (folders)"
     )
-    q.add_argument("--glasbey", action="store_true", help="PNG segmentation with a Glasbey palette")
+    q.add_argument(
+        "--glasbey", action="store_true", help="PNG segmentation with Fiji's Glasbey LUT (default: grey)"
+    )
+    q.add_argument(
+        "--lut",
+        metavar="FILE",
+        help="PNG segmentation with this lookup table: ImageJ .lut (binary or text), CSV of class,r,g,b, "
+        "or glasbey / glasbey_on_dark (default: none)",
+    )
     q.add_argument("--scale", type=float, default=1.0, help="resize factor before classification (e.g. 0.2)")
     q.add_argument("--output-scale", choices=("input", "classified"), default="input")
     q.add_argument(
@@ -121,6 +129,7 @@ def run_predict(args: argparse.Namespace) -> int:
         scale=args.scale,
         output_scale=args.output_scale,
         glasbey=args.glasbey,
+        lut=args.lut,
         device=args.device,
         overwrite=args.overwrite,
         quiet=args.quiet,

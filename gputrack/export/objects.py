@@ -62,7 +62,8 @@ from .. import backend
 from ..errors import InputError
 from ..io.atomic import atomic_output, check_writable
 from ..io.axes import guess_axes, normalize_axes, transpose_axes
-from ..io.images import glasbey_palette, write_image
+from ..io.images import write_image
+from ..io.lut import fiji_glasbey
 from ..objects import csv_column
 
 __all__ = ["ilastik_table", "object_table_csv", "paint_objects", "write_object_predictions"]
@@ -387,8 +388,9 @@ def write_object_predictions(
     predictions
         Table with ``t``, ``label``, ``class`` (:func:`gputrack.objects.predict`).
     glasbey
-        Write a paletted PNG whose colours are :func:`gputrack.io.images.glasbey_palette`
-        (class 0 = black background); pixel values stay the class indices.
+        Write a paletted PNG whose colours are Fiji's Glasbey LUT
+        (:func:`gputrack.io.lut.fiji_glasbey`; class 0, the background, is white); pixel
+        values stay the class indices.
     overwrite
         Replace an existing file (otherwise :class:`~gputrack.errors.OutputExistsError`).
     axes
@@ -420,5 +422,5 @@ def write_object_predictions(
         keep = "".join(a for a, n in zip(ax, painted.shape) if a in "yx" or n != 1)
         painted = transpose_axes(painted, ax, keep)
         ax = keep
-    palette = glasbey_palette(256) if glasbey else None
+    palette = fiji_glasbey() if glasbey else None
     return write_image(path, painted, axes=ax, overwrite=overwrite, palette=palette)

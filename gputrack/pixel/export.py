@@ -42,7 +42,8 @@ from scipy import sparse
 
 from .. import backend
 from ..errors import InputError, MissingInputError
-from ..io import atomic_output, check_writable, glasbey_palette, make_axistags, open_image, write_image
+from ..io import atomic_output, check_writable, make_axistags, open_image, write_image
+from ..io.lut import segmentation_palette
 from .classifier import (
     EXPORTS,
     PixelClassifier,
@@ -281,6 +282,7 @@ def classify_file(
     overwrite: bool = False,
     quiet: bool = False,
     progress: Any = None,
+    lut: str | os.PathLike | np.ndarray | None = None,
 ) -> Path:
     """Classify an image from disk to disk, block by block, resumable.
 
@@ -301,7 +303,7 @@ def classify_file(
         Area-average downsampling of ``y, x`` before classification (``0 < scale <= 1``)
         and the size of the output (``"input"`` or ``"classified"``); see the module notes.
     glasbey
-        PNG segmentation with the Glasbey palette.
+        PNG segmentation with Fiji's Glasbey LUT (:func:`gputrack.io.lut.fiji_glasbey`).
     block_size
         Block edge (int for the spatial axes) or block shape (non-channel axes); default
         1024 (2D) / 128 (3D). Memory holds one block's features at a time.
@@ -313,6 +315,9 @@ def classify_file(
         No progress bar (there is none when stderr is not a terminal either).
     progress
         An existing tqdm bar to advance (batch runs).
+    lut
+        PNG segmentation with this lookup table: an ImageJ ``.lut``, a CSV of class -> RGB,
+        a built-in name or an ``(N, 3)`` array (:func:`gputrack.io.lut.segmentation_palette`).
 
     Returns
     -------
@@ -330,8 +335,9 @@ def classify_file(
         raise InputError(f"{out}: unsupported output type {out.suffix!r}; expected .h5, .zarr, .tif or .png")
     if fmt == "png" and export != "simple-segmentation":
         raise InputError(f"{out}: {PNG_ONLY}{export}")
-    if glasbey and fmt != "png":
-        raise InputError(f"{out}: glasbey=True needs a .png output")
+    if (glasbey or lut is not None) and fmt != "png":
+        raise InputError(f"{out}: a Glasbey palette or a LUT needs a .png output")
+    palette = segmentation_palette(glasbey, lut)
     check_writable(out, overwrite)
     src, axes, cls_shape, base, block, shape = _plan(
         classifier, image, axes, export, scale, output_scale, block_size
@@ -370,7 +376,7 @@ def classify_file(
         fh.close()
         if own_bar:
             bar.close()
-    return _finish(part, out, fmt, axes, export, overwrite, glasbey, classifier)
+    return _finish(part, out, fmt, axes, export, overwrite, palette, classifier)
 
 
 def _blocks(classifier, src, axes, export, scale, output_scale, cls_shape, base, block, grid, skip, device):
@@ -404,8 +410,8 @@ def _out_axes(axes: str, export: str) -> str:
     return spatial + "c" if export == "probabilities" else spatial
 
 
-def _finish(part: Path, out: Path, fmt: str, axes: str, export: str, overwrite: bool, glasbey: bool,
-            classifier: PixelClassifier) -> Path:
+def _finish(part: Path, out: Path, fmt: str, axes: str, export: str, overwrite: bool,
+            palette: np.ndarray | None, classifier: PixelClassifier) -> Path:
     out_axes = _out_axes(axes, export)
     if fmt in ("h5", "hdf5"):
         with h5py.File(part, "a") as fh:
@@ -430,9 +436,7 @@ def _finish(part: Path, out: Path, fmt: str, axes: str, export: str, overwrite: 
                 for lo in range(0, ds.shape[0], step):
                     arr[lo : lo + step] = ds[lo : lo + step]
         else:
-            data = ds[()]
-            palette = glasbey_palette(int(data.max()) + 1 if data.size else 1) if glasbey else None
-            write_image(out, data, axes=out_axes, overwrite=overwrite, palette=palette)
+            write_image(out, ds[()], axes=out_axes, overwrite=overwrite, palette=palette)
     part.unlink()
     return out
 
@@ -475,6 +479,7 @@ def classify_files(
     device: str | None = "auto",
     overwrite: bool = False,
     quiet: bool = False,
+    lut: str | os.PathLike | np.ndarray | None = None,
 ) -> list[Path]:
     """Classify many images (a list of files or a folder) with one progress bar.
 
@@ -511,6 +516,7 @@ def classify_files(
             outs.append(classify_file(
                 classifier, p, out_dir / n, export=export, axes=axes, scale=scale, output_scale=output_scale,
                 glasbey=glasbey, block_size=block_size, device=device, overwrite=overwrite, progress=bar,
+                lut=lut,
             ))
     finally:
         bar.close()
@@ -528,12 +534,13 @@ def write_result(
     axes: str,
     overwrite: bool = False,
     glasbey: bool = False,
+    lut: str | os.PathLike | np.ndarray | None = None,
 ) -> Path:
     """Write an in-memory export as ``out_dir / output_name(stem, export, format)``."""
     path = Path(out_dir) / output_name(stem, export, format)
     out_axes = _out_axes(axes, export)
     if path.suffix == ".png" and export != "simple-segmentation":
         raise InputError(f"{path}: {PNG_ONLY}{export}")
-    palette = glasbey_palette(int(result.max()) + 1) if glasbey and path.suffix == ".png" else None
+    palette = segmentation_palette(glasbey, lut) if path.suffix == ".png" else None
     kwargs = {"dataset": DATASET} if path.suffix == ".h5" else {}
     return write_image(path, result, axes=out_axes, overwrite=overwrite, palette=palette, **kwargs)

@@ -225,6 +225,7 @@ def predict_ilp(
     device: str | None = "auto",
     overwrite: bool = False,
     glasbey: bool = False,
+    lut: str | os.PathLike | np.ndarray | None = None,
 ) -> list[np.ndarray] | list[Path]:
     """Classify images with an ilastik pixel-classification project.
 
@@ -253,8 +254,9 @@ def predict_ilp(
         Forest settings when ``retrain``.
     block_shape, device
         As for :func:`gputrack.pixel.predict`.
-    overwrite, glasbey
-        Replace existing outputs; Glasbey palette for PNG segmentations.
+    overwrite, glasbey, lut
+        Replace existing outputs; Fiji's Glasbey LUT, or a lookup table (ImageJ ``.lut``,
+        CSV of class -> RGB), for PNG segmentations.
 
     Returns
     -------
@@ -307,5 +309,6 @@ def predict_ilp(
         from .export import write_result  # noqa: PLC0415
 
         results.append(write_result(result, Path(out), stem, classifiers[-1], export=export,
-                                    format=format, axes=img_axes, overwrite=overwrite, glasbey=glasbey))
+                                    format=format, axes=img_axes, overwrite=overwrite, glasbey=glasbey,
+                                    lut=lut))
     return results

@@ -74,6 +74,7 @@ def predict_files(
     device: str = "auto",
     overwrite: bool = False,
     quiet: bool = False,
+    lut: PathLike | None = None,
 ) -> list[Path]:
     """Classify image files or folders with a project file or an ilastik ``.ilp``.
 
@@ -100,6 +101,7 @@ def predict_files(
             device=device,
             overwrite=overwrite,
             glasbey=glasbey,
+            lut=lut,
         )
     if not project:
         raise InputError("give --project PROJECT.h5 (from 'gputrack pixel train') or --ilp PROJECT.ilp")
@@ -114,6 +116,7 @@ def predict_files(
         scale=scale,
         output_scale=output_scale,
         glasbey=glasbey,
+        lut=lut,
         block_size=block_size,
         device=device,
         overwrite=overwrite,
