@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/gputrack demo --out out/demo --overwrite
 
+# without a CUDA GPU the -m gpu tests run under tests/emulation (serial in the full run,
+# then once more with seeded random block/atomic interleaving)
+GPU_SEED ?= 20261202
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	GPUTRACK_EMULATION_SCHEDULE=serial $(BIN)/python -m pytest -q
+	GPUTRACK_EMULATION_SCHEDULE=random:$(GPU_SEED) $(BIN)/python -m pytest -q -m gpu
 
 test-gpu: $(STAMP)
 	$(BIN)/python -m pytest -q -m gpu

@@ -259,13 +259,35 @@ def test_gpu_labels_equal_cpu(shape):
         np.testing.assert_array_equal(cp.asnumpy(gpu), cpu)
 
 
+def threshold_reference(img, method, low, high, sigma, min_size, max_size):
+    """ilastik's two thresholds per frame, from scipy alone (independent of gputrack)."""
+    out = np.zeros(img.shape, np.uint32)
+    for t in range(img.shape[0]):
+        sm = ndi.gaussian_filter(img[t], sigma, truncate=2.0, mode="mirror")
+        if method == "simple":
+            out[t] = scipy_reference(sm >= np.float32(low), min_size, max_size)
+            continue
+        cores = scipy_reference(sm >= np.float32(high), min_size, max_size) > 0
+        lab, n = ndi.label(sm >= np.float32(low), structure=FACE3)
+        touched = np.zeros(n + 1, bool)
+        touched[lab[cores]] = True
+        touched[0] = False
+        out[t] = scipy_reference(touched[lab], min_size, max_size)
+    return out
+
+
 @pytest.mark.gpu
-def test_gpu_threshold_equals_cpu():
+@pytest.mark.parametrize("method", ["simple", "hysteresis"])
+def test_gpu_threshold_equals_cpu_and_scipy(method):
     rng = np.random.default_rng(9)
-    img = rng.random((2, 12, 64, 64)).astype(np.float32)
-    for method in ("simple", "hysteresis"):
-        kw = dict(method=method, threshold=0.5, high_threshold=0.55, sigma=(1.0, 1.5, 1.5), min_size=5)
-        cpu = segment.threshold(img, device="cpu", **kw)
-        gpu = segment.threshold(img, device="gpu", **kw)
-        np.testing.assert_array_equal(gpu.get(), cpu)
-        assert cpu.max() > 3
+    img = ndi.gaussian_filter(rng.random((2, 12, 48, 48)), (0, 1, 2, 2)).astype(np.float32)
+    img = (img - img.min()) / (img.max() - img.min())
+    low, high, sigma = 0.55, 0.65, (1.0, 1.5, 1.5)
+    kw = dict(method=method, threshold=low, high_threshold=high, sigma=sigma, min_size=5, max_size=5000)
+    cpu = segment.threshold(img, device="cpu", **kw)
+    gpu = segment.threshold(img, device="gpu", **kw)
+    ref = threshold_reference(img, method, low, high, sigma, 5, 5000)
+    np.testing.assert_array_equal(cpu, ref)
+    np.testing.assert_array_equal(gpu.get(), cpu)
+    n_low = max(ndi.label(img[t] >= low, structure=FACE3)[1] for t in range(2))
+    assert 3 <= cpu[0].max() and (method == "simple" or cpu[0].max() < n_low)

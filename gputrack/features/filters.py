@@ -24,7 +24,7 @@ On the CPU the image is processed in strips of rows (:func:`strip_height`), each
 its own halo, so temporaries stay small and are reused, and the short passes run through the
 parallel numba twin of ``correlate1d`` (:mod:`.correlate`); every pixel gets exactly the
 arithmetic of a whole-image run. The GPU path runs the same algorithm on the whole image
-with ``cupyx.scipy.ndimage.correlate1d``.
+with the same float64 arithmetic (:func:`~.correlate.correlate1d_ordered`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import InputError
-from .correlate import correlate1d
+from .correlate import correlate1d, correlate1d_ordered
 from .eigen import symmetric_eigenvalues
 from .kernels import FEATURE_WINDOW, PRESMOOTH_WINDOW, gaussian_kernel, kernel_radius
 from .selection import TENSOR_FEATURES, FeatureSelection, channels_per_input
@@ -159,11 +159,15 @@ def correlate_mirror(src: Any, weights: np.ndarray, axis: int, ndi: Any, xp: Any
 
     numpy arrays go through the parallel numba twin (:mod:`.correlate`), except long
     kernels (more than :data:`LONG_KERNEL` taps) where scipy is as fast; cupy arrays
-    through ``cupyx.scipy.ndimage``. Both accumulate in double precision.
+    through :func:`~.correlate.correlate1d_ordered`, the twin's float64 arithmetic as array
+    operations (``cupyx.scipy.ndimage.correlate1d`` would sum a float32 input in float32).
+    All accumulate in double precision, so the GPU features equal the CPU ones.
     """
-    if xp is np and len(weights) <= LONG_KERNEL:
-        return correlate1d(src, weights, axis)
-    return ndi.correlate1d(src, xp.asarray(weights), axis=axis, mode="mirror", output=xp.float32)
+    if xp is np:
+        if len(weights) <= LONG_KERNEL:
+            return correlate1d(src, weights, axis)
+        return ndi.correlate1d(src, weights, axis=axis, mode="mirror", output=np.float32)
+    return correlate1d_ordered(src, weights, axis)
 
 
 def _scale_features(

@@ -22,8 +22,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from .. import backend
 from ..errors import InputError
+from ..features.correlate import correlate1d_ordered
 from ..io.axes import guess_axes, normalize_axes, transpose_axes
 
 TRUNCATE = 2.0
@@ -79,8 +82,31 @@ def smooth_volume(volume: Any, sigmas: tuple[float, ...] | None) -> Any:
     """Smooth one ``(z, y, x)`` float32 volume (numpy or cupy) with :func:`spatial_sigmas` output."""
     if sigmas is None:
         return volume
-    ndi = backend.ndimage_module(backend.device_of(volume))
-    return ndi.gaussian_filter(volume, sigmas, mode="mirror", truncate=TRUNCATE, output=volume.dtype)
+    if backend.device_of(volume) == "cpu":
+        import scipy.ndimage as ndi  # noqa: PLC0415
+
+        return ndi.gaussian_filter(volume, sigmas, mode="mirror", truncate=TRUNCATE, output=volume.dtype)
+    # cupyx's gaussian_filter would sum a float32 volume in float32 and move thresholds'
+    # pixels; the passes here are scipy's kernels with double accumulation, as on the CPU
+    out = volume
+    for axis, sg in enumerate(sigmas):
+        if sg > 1e-15:
+            out = correlate1d_ordered(out, scipy_gaussian_weights(sg), axis).astype(volume.dtype, copy=False)
+    return out
+
+
+def scipy_gaussian_weights(sigma: float, truncate: float = TRUNCATE) -> np.ndarray:
+    """The weights of ``scipy.ndimage.gaussian_filter1d(sigma, truncate=truncate)`` (order 0).
+
+    Examples
+    --------
+    >>> scipy_gaussian_weights(1.0).size  # radius int(2 * 1.0 + 0.5) = 2
+    5
+    """
+    radius = int(truncate * float(sigma) + 0.5)
+    x = np.arange(-radius, radius + 1)
+    phi = np.exp(-0.5 / (float(sigma) * float(sigma)) * x**2)
+    return phi / phi.sum()
 
 
 def smooth(

@@ -116,7 +116,7 @@ def threshold(
     dev = backend.resolve_device(device)
     xp = backend.array_module(dev)
     ax = guess_axes(image.shape) if axes is None else normalize_axes(axes, image.shape, "image")
-    data = transpose_axes(image, ax, "tzyxc")
+    data = backend.to_device(transpose_axes(image, ax, "tzyxc"), dev)  # once, before any reduction
     n_channels = data.shape[4]
     core = channel if core_channel is None else core_channel
     for name, c in (("channel", channel), ("core_channel", core)):
@@ -130,7 +130,7 @@ def threshold(
     sig = spatial_sigmas(sigma, data.shape[1:4])
     out = xp.zeros(data.shape[:4], dtype=xp.uint32)
     for t in range(data.shape[0]):
-        frame = backend.to_device(data[t], dev)
+        frame = data[t]
         if is_mask:
             lab, n = label_volume(frame[..., channel], dev)
         else:
