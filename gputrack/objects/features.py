@@ -27,7 +27,9 @@ Columns and axes: every coordinate feature is reported in ilastik's **x, y, z** 
 ``Name_0``, ``Name_1``, ...; value features are scalars ``Mean`` for one channel and
 ``Mean_0``, ``Mean_1``, ... (one per channel) for several, as ilastik's tables. Eigenvector
 signs are arbitrary in vigra; here each axis is oriented so that its largest-magnitude
-component is positive (so principal skewness has a defined sign). Objects of constant value
+component is positive, ties (within ``SIGN_TOLERANCE``) going to the first component in
+x, y, z order, so the sign does not depend on the summation order (and principal skewness
+has a defined sign). Objects of constant value
 get ``Variance`` 0 and ``Skewness`` / ``Kurtosis`` NaN (vigra's 0/0); degenerate principal
 axes give NaN principal skewness / kurtosis. :data:`DISPLAY_NAMES` gives ilastik's display
 names for CSV columns (``csv_column``).
@@ -241,12 +243,25 @@ def _full_tensor(unique: np.ndarray, degree: int) -> np.ndarray:
     return out
 
 
+SIGN_TOLERANCE = 1e-5
+"""Components of a unit principal axis within this of its largest magnitude count as tied."""
+
+
 def _principal_axes(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues (descending) and eigenvectors (columns, sign-normalised) of (n, d, d)."""
+    """Eigenvalues (descending) and eigenvectors (columns, sign-normalised) of (n, d, d).
+
+    Each axis is oriented so that its first component (x, y, z order) whose magnitude is
+    within :data:`SIGN_TOLERANCE` of the largest is positive. A plain ``argmax(|v|)`` flips
+    an axis on a diagonal (two equal magnitudes) with the last bits of the moment sums, so
+    CPU and GPU sums (or two summation orders) could disagree; with the tolerance a tie is
+    resolved by position, and a flip needs magnitudes exactly ``SIGN_TOLERANCE`` apart.
+    """
     evals, evecs = np.linalg.eigh(cov)
     evals, evecs = evals[:, ::-1], evecs[:, :, ::-1]
-    biggest = np.argmax(np.abs(evecs), axis=1)  # (n, d): row of the largest component per axis
-    sign = np.sign(np.take_along_axis(evecs, biggest[:, None, :], axis=1))
+    mag = np.abs(evecs)  # (n, component, axis)
+    near = mag >= mag.max(axis=1, keepdims=True) - SIGN_TOLERANCE
+    first = np.argmax(near, axis=1)  # (n, d): first component tied with the largest, per axis
+    sign = np.sign(np.take_along_axis(evecs, first[:, None, :], axis=1))
     sign[sign == 0] = 1.0
     return evals, evecs * sign
 
