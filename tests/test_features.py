@@ -144,7 +144,7 @@ def test_every_family_every_scale_3d(img3d, feature):
 
 def test_in_2d_per_scale_on_a_volume(img3d):
     sel = {"HessianOfGaussianEigenvalues": [1.0, 1.6], "GaussianGradientMagnitude": [1.6]}
-    data, names = gf.compute(img3d, sel, in_2d={1.6: True})
+    data, names = gf.compute(img3d, sel, in_2d={1.6: True}, device="cpu")
     assert names == [
         "Gaussian Gradient Magnitude (σ=1.6) in 2D",
         "Hessian of Gaussian Eigenvalues (σ=1.0) [0]",
@@ -164,12 +164,12 @@ def test_in_2d_per_scale_on_a_volume(img3d):
     )
     assert np.abs(data - ref).max() <= 1e-4 * drange
     # slice-wise really means slice-wise
-    one, _ = gf.compute(img3d[7], {"GaussianGradientMagnitude": [1.6]})
+    one, _ = gf.compute(img3d[7], {"GaussianGradientMagnitude": [1.6]}, device="cpu")
     np.testing.assert_allclose(data[7, ..., 0], one[..., 0], rtol=1e-6, atol=1e-5)
 
 
 def test_all_preset_channel_counts_and_order(img2d, img3d):
-    data2, names2 = gf.compute(img2d, "all")
+    data2, names2 = gf.compute(img2d, "all", device="cpu")
     assert data2.shape == img2d.shape + (49,)
     assert len(names2) == 49
     assert names2[0] == "Gaussian Smoothing (σ=0.3) in 2D"
@@ -182,24 +182,24 @@ def test_all_preset_channel_counts_and_order(img2d, img3d):
 def test_multichannel_each_channel_filtered_separately(img2d):
     rgb = np.stack([img2d, 255 - img2d, img2d[::-1]], axis=-1)
     sel = {"GaussianSmoothing": [1.0], "StructureTensorEigenvalues": [1.6]}
-    data, names = gf.compute(rgb, sel, axes="yxc")
+    data, names = gf.compute(rgb, sel, axes="yxc", device="cpu")
     assert data.shape == img2d.shape + (3 + 6,)
     assert names[:3] == [f"Gaussian Smoothing (σ=1.0) in 2D [{k}]" for k in range(3)]
     assert names[3:] == [f"Structure Tensor Eigenvalues (σ=1.6) in 2D [{k}]" for k in range(6)]
     for c in range(3):
-        single, _ = gf.compute(rgb[..., c], sel)
+        single, _ = gf.compute(rgb[..., c], sel, device="cpu")
         np.testing.assert_array_equal(data[..., c], single[..., 0])
         np.testing.assert_array_equal(data[..., 3 + 2 * c : 5 + 2 * c], single[..., 1:])
 
 
 def test_axes_order_is_kept(img2d):
     sel = {"GaussianGradientMagnitude": [1.6]}
-    ref, _ = gf.compute(img2d, sel, axes="yx")
-    xy, _ = gf.compute(img2d.T, sel, axes="xy")
+    ref, _ = gf.compute(img2d, sel, axes="yx", device="cpu")
+    xy, _ = gf.compute(img2d.T, sel, axes="xy", device="cpu")
     assert xy.shape == (img2d.shape[1], img2d.shape[0], 1)
     np.testing.assert_allclose(xy[..., 0].T, ref[..., 0], rtol=1e-5, atol=1e-4)
     series = np.stack([img2d, img2d[::-1]])
-    tyx, _ = gf.compute(series, sel, axes="tyx")
+    tyx, _ = gf.compute(series, sel, axes="tyx", device="cpu")
     np.testing.assert_array_equal(tyx[0], ref)
 
 
@@ -207,8 +207,8 @@ def test_matrix_selection_equals_dict(img2d):
     m = np.zeros((6, 7), bool)
     m[0, [0, 3]] = True
     m[5, 4] = True
-    a, na = gf.compute(img2d, m, scales=DEFAULT)
-    b, nb = gf.compute(img2d, {"Gaussian Smoothing": [0.3, 1.6], "HessianOfGaussianEigenvalues": [3.5]})
+    a, na = gf.compute(img2d, m, scales=DEFAULT, device="cpu")
+    b, nb = gf.compute(img2d, {"Gaussian Smoothing": [0.3, 1.6], "HessianOfGaussianEigenvalues": [3.5]}, device="cpu")
     assert na == nb
     np.testing.assert_array_equal(a, b)
 
@@ -219,7 +219,7 @@ def test_matrix_selection_equals_dict(img2d):
 def test_ggm_of_a_ramp_is_its_slope():
     y, x = np.mgrid[0:64, 0:64].astype(np.float32)
     ramp = 0.5 * x + 2.0 * y
-    data, _ = gf.compute(ramp, {"GaussianGradientMagnitude": [0.7, 1.0, 1.6, 3.5]})
+    data, _ = gf.compute(ramp, {"GaussianGradientMagnitude": [0.7, 1.0, 1.6, 3.5]}, device="cpu")
     inner = data[20:44, 20:44]
     np.testing.assert_allclose(inner, math.hypot(0.5, 2.0), rtol=1e-4)
 
@@ -227,26 +227,26 @@ def test_ggm_of_a_ramp_is_its_slope():
 def test_log_of_a_bright_blob_is_negative_at_its_centre():
     y, x = np.mgrid[0:64, 0:64]
     blob = np.exp(-((x - 32) ** 2 + (y - 32) ** 2) / (2 * 4.0**2)).astype(np.float32)
-    data, _ = gf.compute(blob, {"LaplacianOfGaussian": [1.0, 3.5], "DifferenceOfGaussians": [1.6, 3.5]})
+    data, _ = gf.compute(blob, {"LaplacianOfGaussian": [1.0, 3.5], "DifferenceOfGaussians": [1.6, 3.5]}, device="cpu")
     assert (data[32, 32] < 0).all()
     # away from the blob, LoG is positive in the ring around it
     assert data[32, 32 + 9, 0] > 0
 
 
 def test_eigenvalues_sorted_descending(img2d, img3d):
-    d2, _ = gf.compute(img2d, {"HessianOfGaussianEigenvalues": [1.0], "StructureTensorEigenvalues": [1.6]})
+    d2, _ = gf.compute(img2d, {"HessianOfGaussianEigenvalues": [1.0], "StructureTensorEigenvalues": [1.6]}, device="cpu")
     assert (d2[..., 0] >= d2[..., 1]).all() and (d2[..., 2] >= d2[..., 3]).all()
-    d3, _ = gf.compute(img3d, {"HessianOfGaussianEigenvalues": [1.6]})
+    d3, _ = gf.compute(img3d, {"HessianOfGaussianEigenvalues": [1.6]}, device="cpu")
     assert (np.diff(d3, axis=-1) <= 0).all()
 
 
 def test_structure_tensor_is_positive_semidefinite(img2d):
-    d, _ = gf.compute(img2d, {"StructureTensorEigenvalues": [0.7, 3.5]})
+    d, _ = gf.compute(img2d, {"StructureTensorEigenvalues": [0.7, 3.5]}, device="cpu")
     assert (d > -1e-3).all()
 
 
 def test_small_scale_smoothing_is_nearly_the_raw_image(img2d):
-    data, _ = gf.compute(img2d, {"GaussianSmoothing": [0.3]})
+    data, _ = gf.compute(img2d, {"GaussianSmoothing": [0.3]}, device="cpu")
     drange = float(img2d.max() - img2d.min())
     assert np.abs(data[..., 0] - img2d).max() < 0.02 * drange
     assert np.corrcoef(data[..., 0].ravel(), img2d.ravel())[0, 1] > 0.999
@@ -254,7 +254,7 @@ def test_small_scale_smoothing_is_nearly_the_raw_image(img2d):
 
 def test_scipy_kernels_differ_measurably(img2d):
     """The moment-normalised kernels are not scipy's: spec §1.9 says this matters."""
-    data, _ = gf.compute(img2d, {"GaussianSmoothing": [1.0]})
+    data, _ = gf.compute(img2d, {"GaussianSmoothing": [1.0]}, device="cpu")
     scipy_twice = ndi.gaussian_filter(ndi.gaussian_filter(img2d, 1.0, mode="mirror"), 1.0, mode="mirror")
     assert np.abs(data[..., 0] - scipy_twice).max() > 1e-3
 
@@ -310,21 +310,21 @@ def test_selection_forms_and_names():
 def test_scale_too_large_is_a_clear_error():
     img = np.zeros((30, 200), np.float32)
     with pytest.raises(InputError, match="axis y of size 30"):
-        gf.compute(img, {"GaussianSmoothing": [10.0]})
+        gf.compute(img, {"GaussianSmoothing": [10.0]}, device="cpu")
     # ilastik's rule: ceil(3.5*s)+1 <= size is fine
-    gf.compute(np.zeros((19, 19), np.float32), {"GaussianSmoothing": [5.0]})
+    gf.compute(np.zeros((19, 19), np.float32), {"GaussianSmoothing": [5.0]}, device="cpu")
     vol = np.zeros((8, 64, 64), np.float32)
     with pytest.raises(InputError, match="axis z of size 8.*in 2D"):
-        gf.compute(vol, {"GaussianSmoothing": [3.5]})
-    data, names = gf.compute(vol, {"GaussianSmoothing": [3.5]}, in_2d=True)
+        gf.compute(vol, {"GaussianSmoothing": [3.5]}, device="cpu")
+    data, names = gf.compute(vol, {"GaussianSmoothing": [3.5]}, in_2d=True, device="cpu")
     assert names == ["Gaussian Smoothing (σ=3.5) in 2D"]
 
 
 def test_bad_axes_are_clear_errors():
     with pytest.raises(InputError, match="axes='yxz' has 3 letters: the image has 2"):
-        gf.compute(np.zeros((8, 8)), "all", axes="yxz")
+        gf.compute(np.zeros((8, 8)), "all", axes="yxz", device="cpu")
     with pytest.raises(InputError, match="'y' and 'x'"):
-        gf.compute(np.zeros((8, 8)), "all", axes="zx")
+        gf.compute(np.zeros((8, 8)), "all", axes="zx", device="cpu")
 
 
 # ----------------------------------------------------------------------------- anisotropy
@@ -332,7 +332,7 @@ def test_bad_axes_are_clear_errors():
 
 def test_spacing_divides_sigmas_per_axis(img3d):
     sel = {"GaussianSmoothing": [2.0]}
-    aniso, _ = gf.compute(img3d, sel, spacing=(2.0, 1.0, 1.0))
+    aniso, _ = gf.compute(img3d, sel, spacing=(2.0, 1.0, 1.0), device="cpu")
     drange = float(img3d.max() - img3d.min())
     # by hand: z at s=1 (pre 1.0, op 1.0), y/x at s=2 (pre sqrt(3), op 1.0)
     x = img3d.astype(np.float64)
@@ -342,8 +342,8 @@ def test_spacing_divides_sigmas_per_axis(img3d):
     for ax in (0, 1, 2):
         x = ndi.correlate1d(x, ref_kernel(1.0, 0, 2.0), axis=ax, mode="mirror")
     assert np.abs(aniso[..., 0] - x).max() <= 1e-4 * drange
-    iso, _ = gf.compute(img3d, sel, spacing=(1.0, 1.0, 1.0))
-    plain, _ = gf.compute(img3d, sel)
+    iso, _ = gf.compute(img3d, sel, spacing=(1.0, 1.0, 1.0), device="cpu")
+    plain, _ = gf.compute(img3d, sel, device="cpu")
     np.testing.assert_array_equal(iso, plain)
 
 
@@ -364,7 +364,7 @@ class LazyImage:
 def test_blockwise_equals_whole_image_2d(img2d):
     big = np.tile(img2d, (2, 2))
     sel = {f: [1.0, 10.0] for f in FAMILIES}
-    whole, names = gf.compute(big, sel)
+    whole, names = gf.compute(big, sel, device="cpu")
     out = np.full(whole.shape, np.nan, np.float32)
     for region, block in gf.iter_feature_blocks(big, sel, (64, 50), device="cpu"):
         out[region] = block
@@ -379,7 +379,7 @@ def test_blockwise_equals_whole_image_3d_lazy_reader(img3d):
         "StructureTensorEigenvalues": [1.0],
     }
     vol = np.concatenate([img3d, img3d[::-1]], axis=0)[..., None]  # zyxc
-    whole, _ = gf.compute(vol, sel, axes="zyxc")
+    whole, _ = gf.compute(vol, sel, axes="zyxc", device="cpu")
     src = LazyImage(vol, "zyxc")
     out = np.full(whole.shape, np.nan, np.float32)
     for region, block in gf.iter_feature_blocks(src, sel, (30, 25, 40), device="cpu"):
@@ -397,7 +397,7 @@ def test_blockwise_equals_whole_image_3d_lazy_reader(img3d):
 
 def test_blockwise_automatic_blocks_small_budget(img2d):
     sel = {"GaussianGradientMagnitude": [1.6]}
-    whole, _ = gf.compute(img2d, sel)
+    whole, _ = gf.compute(img2d, sel, device="cpu")
     out = np.zeros_like(whole)
     n = 0
     for region, block in gf.iter_feature_blocks(img2d, sel, device="cpu", memory_budget=40_000):
@@ -420,7 +420,7 @@ def test_blockwise_reads_an_io_image_source(tmp_path, img2d):
         f["data"] = img2d.T  # stored x, y
     src = images.open_image(path, dataset="data", axes="xy")
     sel = {"DifferenceOfGaussians": [3.5]}
-    whole, _ = gf.compute(img2d.T, sel, axes="xy")
+    whole, _ = gf.compute(img2d.T, sel, axes="xy", device="cpu")
     out = np.zeros_like(whole)
     for region, block in gf.iter_feature_blocks(src, sel, (40, 30), device="cpu"):
         out[region] = block
