@@ -68,3 +68,55 @@ def test_eigen_kernel_equals_twin(k):
     cpu = gf.symmetric_eigenvalues(comps, device="cpu")
     gpu = gf.symmetric_eigenvalues([backend.to_device(c, "gpu") for c in comps], device="gpu")
     np.testing.assert_allclose(backend.to_host(gpu), cpu, rtol=1e-6, atol=1e-6)
+
+
+NON_TENSOR = {f: [0.7, 1.6, 3.5, 5.0] for f in FAMILIES if "Eigenvalues" not in f}
+
+
+def test_gpu_feature_block_exists_once(emulated_cupy):
+    """Device memory peak of a feature block: the stack once plus one scale's temporaries.
+
+    (Planes then an interleaved copy, as before, held the stack twice: >= 2 x 16 channels.)
+    """
+    img = smooth_random((96, 80))
+    cpu, _ = gf.compute(img, NON_TENSOR, device="cpu")
+    stack_bytes = cpu.nbytes  # 16 channels
+    emulated_cupy.memory.reset_peak()
+    base = emulated_cupy.memory.used
+    (region, block), = list(gf.iter_feature_blocks(img, NON_TENSOR, (96, 80), device="gpu"))
+    peak = emulated_cupy.memory.peak - base
+    assert backend.device_of(block) == "gpu" and block.flags.c_contiguous
+    np.testing.assert_array_equal(backend.to_host(block), cpu)  # float64 passes: the CPU bits
+    channel = stack_bytes // cpu.shape[-1]
+    assert stack_bytes < peak <= stack_bytes + 20 * channel, (peak / channel, cpu.shape[-1])
+
+
+def test_out_of_memory_in_the_consumer_splits_blocks(emulated_cupy):
+    """An OOM raised after the features (e.g. in the forest) retries with smaller blocks."""
+    img = smooth_random((128, 96))
+    sel = {"GaussianSmoothing": [1.0], "GaussianGradientMagnitude": [0.7]}
+    cpu, _ = gf.compute(img, sel, device="cpu")
+    big = 128 * 96 * 3 * 4  # a whole-image block's "forest output" of 3 float32 per pixel
+    emulated_cupy.memory.fail_allocations(at_least=big // 2 + 1, times=10**6)
+    seen = []
+
+    def consumer(feats):
+        cp = backend.array_module("gpu")
+        out = cp.empty(feats.shape[:-1] + (3,), cp.float32)  # fails for blocks over half the image
+        out[...] = feats[..., :1]
+        return feats
+
+    out = np.full(cpu.shape, np.nan, np.float32)
+    for region, block in gf.iter_feature_blocks(img, sel, device="gpu", transform=consumer):
+        seen.append(tuple(r.stop - r.start for r in region))
+        out[region] = backend.to_host(block)
+    assert emulated_cupy.memory.failures >= 1
+    assert len(seen) >= 2 and all(np.prod(s) * 12 <= big // 2 for s in seen)
+    np.testing.assert_array_equal(out, cpu)
+
+
+def test_out_of_memory_with_explicit_blocks_is_raised(emulated_cupy):
+    img = smooth_random((64, 64))
+    emulated_cupy.memory.fail_allocations(at_least=1, times=1)
+    with pytest.raises(emulated_cupy.cuda.memory.OutOfMemoryError):
+        list(gf.iter_feature_blocks(img, {"GaussianSmoothing": [1.0]}, (64, 64), device="gpu"))

@@ -108,6 +108,7 @@ def iter_feature_blocks(
     spacing: Sequence[float] | None = None,
     device: str | None = "auto",
     memory_budget: int | None = None,
+    transform: Callable[[Any], Any] | None = None,
 ) -> Iterator[tuple[tuple[slice, ...], Any]]:
     """Features of a lazily read image, block by block.
 
@@ -132,13 +133,18 @@ def iter_feature_blocks(
         As for :func:`~gputrack.features.compute`.
     memory_budget
         Bytes per block for the automatic block shape (default: a quarter of free memory).
+    transform
+        ``transform(features) -> result`` run on each block before it is yielded (e.g. the
+        forest): with automatic blocks, an out-of-memory error in it, as in the features,
+        splits the block and retries, and later blocks start at the size that worked.
 
     Yields
     ------
     region : tuple of slice
         Where the block sits in the output (non-channel axes, source order).
     block : array
-        float32 features of that region, channels last (on the device).
+        float32 features of that region, channels last (on the device), or
+        ``transform(features)``.
 
     Examples
     --------
@@ -182,11 +188,20 @@ def iter_feature_blocks(
         if any(b < 1 for b in block):
             raise InputError(f"block_shape={tuple(block)}: expected positive edges")
     starts = [range(0, n, b) for n, b in zip(full, block)]
+    state = _RetryState(transform)
     for corner in itertools.product(*starts):
         region = tuple(slice(c, min(c + b, n)) for c, b, n in zip(corner, block, full))
         yield from _compute_region(
-            read, region, axes, out_axes, halo, full, sel, sp, device, auto=block_shape is None
+            read, region, axes, out_axes, halo, full, sel, sp, device, auto=block_shape is None, state=state
         )
+
+
+class _RetryState:
+    """What a run of blocks learned: the smallest block (pixels) that ran out of memory."""
+
+    def __init__(self, transform: Callable[[Any], Any] | None) -> None:
+        self.transform = transform
+        self.failed_pixels: int | None = None
 
 
 def _effective_halo(sel: FeatureSelection, spacing: Any, zyx: Sequence[int]) -> tuple[int, int, int]:
@@ -214,38 +229,61 @@ def _auto_block(full, out_axes, halo, n_feat, n_chan, device, budget) -> list[in
     return block
 
 
-def _compute_region(read, region, axes, out_axes, halo, full, sel, spacing, device, *, auto):
-    padded = tuple(
-        slice(max(r.start - h, 0), min(r.stop + h, n)) for r, h, n in zip(region, halo, full)
-    )
-    try:
-        by_axis = dict(zip(out_axes, padded))
-        src_region = tuple(by_axis.get(a, slice(None)) for a in axes)
-        raw = read(src_region)
-        raw = backend.to_device(raw, device, dtype=np.float32)
-        if raw.ndim != len(axes):
-            raise InputError(
-                f"reading region {src_region} gave an array of {raw.ndim} dims: expected {len(axes)} ({axes})"
+def _split(region: tuple[slice, ...]) -> list[tuple[slice, ...]] | None:
+    """Halve the longest edge of a region (``None`` when it is at :data:`MIN_BLOCK`)."""
+    sizes = [r.stop - r.start for r in region]
+    i = int(np.argmax(sizes))
+    if sizes[i] <= MIN_BLOCK:
+        return None
+    mid = region[i].start + sizes[i] // 2
+    halves = (slice(region[i].start, mid), slice(mid, region[i].stop))
+    return [region[:i] + (part,) + region[i + 1 :] for part in halves]
+
+
+def _compute_region(read, region, axes, out_axes, halo, full, sel, spacing, device, *, auto, state):
+    pixels = int(np.prod([r.stop - r.start for r in region]))
+    known_too_big = auto and state.failed_pixels is not None and pixels >= state.failed_pixels
+    parts = _split(region) if known_too_big else None
+    if parts is None:
+        padded = tuple(
+            slice(max(r.start - h, 0), min(r.stop + h, n)) for r, h, n in zip(region, halo, full)
+        )
+        try:
+            by_axis = dict(zip(out_axes, padded))
+            src_region = tuple(by_axis.get(a, slice(None)) for a in axes)
+            raw = read(src_region)
+            raw = backend.to_device(raw, device, dtype=np.float32)
+            if raw.ndim != len(axes):
+                raise InputError(
+                    f"reading region {src_region} gave an array of {raw.ndim} dims: "
+                    f"expected {len(axes)} ({axes})"
+                )
+            inner = {
+                a: slice(r.start - p.start, r.stop - p.start) for a, r, p in zip(out_axes, region, padded)
+            }
+            crop = tuple(inner.get(a, slice(None)) for a in "tzyx")
+            stack = feature_stack(to_tzyxc(raw, axes), sel, spacing=spacing, device=device, crop=crop)
+            del raw
+            block = from_tzyxc(stack, axes)
+            del stack
+            if state.transform is not None:
+                block = state.transform(block)
+        except Exception as err:
+            if not (auto and backend.is_out_of_memory(err)):
+                raise
+            raw = stack = block = None  # noqa: F841 - drop the failed block's arrays before retrying
+            backend.free_cached_memory(device)
+            parts = _split(region)
+            if parts is None:
+                raise
+            state.failed_pixels = pixels if state.failed_pixels is None else min(state.failed_pixels, pixels)
+            log.info(
+                "out of memory on a block of %s: retrying with halves", [r.stop - r.start for r in region]
             )
-        stack = feature_stack(to_tzyxc(raw, axes), sel, spacing=spacing, device=device)
-        feats = from_tzyxc(stack, axes)
-        inner = tuple(slice(r.start - p.start, r.stop - p.start) for r, p in zip(region, padded))
-        block = feats[inner + (slice(None),)]
-        del stack, feats, raw
-    except Exception as err:
-        if not (auto and backend.is_out_of_memory(err)):
-            raise
-        backend.free_cached_memory(device)
-        sizes = [r.stop - r.start for r in region]
-        i = int(np.argmax(sizes))
-        if sizes[i] <= MIN_BLOCK:
-            raise
-        log.info("out of memory on a block of %s: retrying with halves", sizes)
-        mid = region[i].start + sizes[i] // 2
-        for part in (slice(region[i].start, mid), slice(mid, region[i].stop)):
-            sub = region[:i] + (part,) + region[i + 1 :]
-            yield from _compute_region(
-                read, sub, axes, out_axes, halo, full, sel, spacing, device, auto=auto
-            )
-        return
-    yield region, block
+        if parts is None:
+            yield region, block
+            return
+    for sub in parts:
+        yield from _compute_region(
+            read, sub, axes, out_axes, halo, full, sel, spacing, device, auto=auto, state=state
+        )

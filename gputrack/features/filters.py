@@ -245,6 +245,7 @@ def feature_stack(
     *,
     spacing: Sequence[float] | None = None,
     device: str = "cpu",
+    crop: Sequence[slice] | None = None,
 ) -> Any:
     """Features of a ``(t, z, y, x, c)`` array, channels last in ilastik's order.
 
@@ -258,34 +259,45 @@ def feature_stack(
         Per-axis pixel size ``(z, y, x)``; sigmas are divided by it (off by default).
     device
         ``"cpu"`` or ``"gpu"``.
+    crop
+        Slices ``(t, z, y, x)`` of the result to keep (a block without its halo): only
+        those pixels are stored, each computed from the whole ``image``.
 
     Returns
     -------
     array
-        float32 ``(t, z, y, x, n_features)`` on the device.
+        C-contiguous float32 ``(t, z, y, x, n_features)`` (cropped) on the device. Each
+        channel is written straight into it, so the stack exists once (no planes-then-
+        interleave copy on the GPU).
     """
     xp = backend.array_module(device)
     image = backend.to_device(image, device, dtype=np.float32)
     if image.ndim != 5:
         raise InputError(f"image of {image.ndim} dims: expected 5 (t, z, y, x, c)")
     nt, nz, ny, nx, nc = image.shape
+    ct, cz, cy, cx = (
+        slice(*sl.indices(n)[:2]) for sl, n in zip(crop or (slice(None),) * 4, (nt, nz, ny, nx))
+    )
+    shape_c = tuple(max(sl.stop - sl.start, 0) for sl in (ct, cz, cy, cx))
     sp = (1.0, 1.0, 1.0) if spacing is None else tuple(float(v) for v in spacing)
     layout = _channel_layout(selection, nz, nc)
     n_out = sum(width for *_x, width in layout)
+    out = xp.empty(shape_c + (n_out,), dtype=xp.float32)
     if device == "gpu":
-        # channel planes first (contiguous writes), interleaved once at the end
-        planes = xp.empty((n_out, nt, nz, ny, nx), dtype=xp.float32)
-        _fill_planes(image, selection, layout, sp, device, planes, 0, ny)
-        return xp.ascontiguousarray(xp.moveaxis(planes, 0, -1))
-    out = np.empty((nt, nz, ny, nx, n_out), dtype=np.float32)
+        channels_first = xp.moveaxis(out, -1, 0)  # a view: each channel written in place
+        _fill_planes(image, selection, layout, sp, device, channels_first, cy.start, cy.stop, (ct, cz, cx))
+        return out
+    mt, mz, my, mx = shape_c
     halo = max((_y_halo(s, feats, sp) for s, _f, feats in selection.columns()), default=0)
-    height = strip_height(nt * nz * nx * nc, ny, halo)
-    planes = np.empty((n_out, nt, nz, min(height, ny), nx), dtype=np.float32)
-    for y0 in range(0, ny, height):
-        y1 = min(y0 + height, ny)
+    height = strip_height(mt * mz * mx * nc, my, halo)
+    planes = np.empty((n_out, mt, mz, min(height, my), mx), dtype=np.float32)
+    for y0 in range(cy.start, cy.stop, height):
+        y1 = min(y0 + height, cy.stop)
         strip = planes[:, :, :, : y1 - y0]
-        _fill_planes(image, selection, layout, sp, device, strip, y0, y1)
-        _interleave_rows(strip.reshape(n_out, nt * nz, y1 - y0, nx), out.reshape(nt * nz, ny, nx, n_out), y0)
+        _fill_planes(image, selection, layout, sp, device, strip, y0, y1, (ct, cz, cx))
+        _interleave_rows(
+            strip.reshape(n_out, mt * mz, y1 - y0, mx), out.reshape(mt * mz, my, mx, n_out), y0 - cy.start
+        )
     return out
 
 
@@ -312,9 +324,14 @@ def _y_halo(scale: float, features: Sequence[str], spacing: Sequence[float]) -> 
     return scale_radius(scale / spacing[1], features)
 
 
-def _fill_planes(image, selection, layout, sp, device, planes, y0, y1) -> None:
-    """Write rows ``y0:y1`` of every channel into ``planes`` ``(n_out, t, z, y1 - y0, x)``."""
+def _fill_planes(image, selection, layout, sp, device, planes, y0, y1, crop=(slice(None),) * 3) -> None:
+    """Write rows ``y0:y1`` of every channel into ``planes`` ``(n_out, t, z, y1 - y0, x)``.
+
+    ``crop`` = slices ``(t, z, x)`` of the result kept; ``planes`` may be a channels-first
+    view of a channels-last array.
+    """
     nt, nz, ny, nx, nc = image.shape
+    ct, cz, cx = crop
     for s, flag, feats in selection.columns():
         two_d = flag or nz == 1
         axes = (2, 3) if two_d else (1, 2, 3)
@@ -334,9 +351,9 @@ def _fill_planes(image, selection, layout, sp, device, planes, y0, y1) -> None:
             for c in range(nc):
                 if fid in TENSOR_FEATURES:  # (k, t, z, y, x, c) -> [c0: e0..ek-1, c1: ...]
                     for e in range(per):
-                        planes[start + c * per + e] = arr[e, :, :, rows, :, c]
+                        planes[start + c * per + e] = arr[e, ct, cz, rows, cx, c]
                 else:
-                    planes[start + c] = arr[:, :, rows, :, c]
+                    planes[start + c] = arr[ct, cz, rows, cx, c]
         del result
 
 

@@ -284,7 +284,8 @@ def forest_probabilities(classifier: PixelClassifier, features: Any, device: str
     """Probabilities of a feature block ``(..., F)`` -> ``(..., K)`` in ``classifier.classes`` order.
 
     Stays on the device of ``features`` on a GPU run; channels of classes the forest never
-    saw are 0.
+    saw are 0. A C-contiguous block (what :func:`~gputrack.features.iter_feature_blocks`
+    yields) is flattened without a copy.
     """
     xp = backend.namespace_of(features)
     flat = features.reshape(-1, features.shape[-1])
@@ -356,14 +357,8 @@ def predict_blocks(
     device = backend.resolve_device(device)
     image, axes = as_image(image, axes)
     check_image(classifier, image, axes)
-    if block_shape is None:
-        blocks = iter_feature_blocks(
-            image, classifier.selection, None, axes=axes, shape=image.shape,
-            spacing=classifier.spacing, device=device,
-        )
-    else:
-        blocks = _grid_features(classifier, image, axes, block_shape, device, skip)
-    for region, feats in blocks:
+
+    def classify(feats: Any) -> Any:
         if feats.shape[-1] != classifier.forest.n_features:
             raise InputError(
                 f"{_describe(image)} gives {feats.shape[-1]} feature channels, the classifier's forest "
@@ -371,7 +366,16 @@ def predict_blocks(
             )
         p = forest_probabilities(classifier, feats, device)
         del feats
-        yield region, export_block(classifier, p, export)
+        return export_block(classifier, p, export)
+
+    if block_shape is None:  # the forest runs inside the blocks' out-of-memory retry
+        yield from iter_feature_blocks(
+            image, classifier.selection, None, axes=axes, shape=image.shape,
+            spacing=classifier.spacing, device=device, transform=classify,
+        )
+        return
+    for region, feats in _grid_features(classifier, image, axes, block_shape, device, skip):
+        yield region, classify(feats)
 
 
 def block_grid(shape: Sequence[int], block_shape: Sequence[int]) -> list[tuple[slice, ...]]:
