@@ -208,7 +208,9 @@ def test_matrix_selection_equals_dict(img2d):
     m[0, [0, 3]] = True
     m[5, 4] = True
     a, na = gf.compute(img2d, m, scales=DEFAULT, device="cpu")
-    b, nb = gf.compute(img2d, {"Gaussian Smoothing": [0.3, 1.6], "HessianOfGaussianEigenvalues": [3.5]}, device="cpu")
+    b, nb = gf.compute(
+        img2d, {"Gaussian Smoothing": [0.3, 1.6], "HessianOfGaussianEigenvalues": [3.5]}, device="cpu"
+    )
     assert na == nb
     np.testing.assert_array_equal(a, b)
 
@@ -227,14 +229,18 @@ def test_ggm_of_a_ramp_is_its_slope():
 def test_log_of_a_bright_blob_is_negative_at_its_centre():
     y, x = np.mgrid[0:64, 0:64]
     blob = np.exp(-((x - 32) ** 2 + (y - 32) ** 2) / (2 * 4.0**2)).astype(np.float32)
-    data, _ = gf.compute(blob, {"LaplacianOfGaussian": [1.0, 3.5], "DifferenceOfGaussians": [1.6, 3.5]}, device="cpu")
+    data, _ = gf.compute(
+        blob, {"LaplacianOfGaussian": [1.0, 3.5], "DifferenceOfGaussians": [1.6, 3.5]}, device="cpu"
+    )
     assert (data[32, 32] < 0).all()
     # away from the blob, LoG is positive in the ring around it
     assert data[32, 32 + 9, 0] > 0
 
 
 def test_eigenvalues_sorted_descending(img2d, img3d):
-    d2, _ = gf.compute(img2d, {"HessianOfGaussianEigenvalues": [1.0], "StructureTensorEigenvalues": [1.6]}, device="cpu")
+    d2, _ = gf.compute(
+        img2d, {"HessianOfGaussianEigenvalues": [1.0], "StructureTensorEigenvalues": [1.6]}, device="cpu"
+    )
     assert (d2[..., 0] >= d2[..., 1]).all() and (d2[..., 2] >= d2[..., 3]).all()
     d3, _ = gf.compute(img3d, {"HessianOfGaussianEigenvalues": [1.6]}, device="cpu")
     assert (np.diff(d3, axis=-1) <= 0).all()

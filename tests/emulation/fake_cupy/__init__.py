@@ -48,7 +48,9 @@ _POOL = _cuda.MemoryPool()
 _PINNED = _cuda.PinnedMemoryPool()
 
 
-def asarray(a: Any, dtype: Any = None, order: Any = None, *, copy: Any = None, blocking: bool = False) -> ndarray:
+def asarray(
+    a: Any, dtype: Any = None, order: Any = None, *, copy: Any = None, blocking: bool = False
+) -> ndarray:
     """Device array of ``a``: no copy for a device array, a host-to-device copy otherwise."""
     if isinstance(a, ndarray):
         out = a._a if dtype is None else a._a.astype(dtype, copy=bool(copy))
@@ -70,7 +72,9 @@ def array(obj: Any, dtype: Any = None, copy: bool = True, order: str = "K", subo
 asanyarray = asarray
 
 
-def asnumpy(a: Any, stream: Any = None, order: str = "C", out: Any = None, blocking: bool = True) -> _np.ndarray:
+def asnumpy(
+    a: Any, stream: Any = None, order: str = "C", out: Any = None, blocking: bool = True
+) -> _np.ndarray:
     """Host copy of a device array (numpy input returned as a numpy array)."""
     if isinstance(a, ndarray):
         return a.get(order=order, out=out)
@@ -80,7 +84,10 @@ def asnumpy(a: Any, stream: Any = None, order: str = "C", out: Any = None, block
 def ascontiguousarray(a: Any, dtype: Any = None) -> ndarray:
     """C-contiguous device array; a host array is refused as cupy's typed argument does."""
     if not isinstance(a, ndarray):
-        raise TypeError(f"Argument 'a' has incorrect type (expected cupy._core.core._ndarray_base, got {type(a).__name__})")
+        raise TypeError(
+            "Argument 'a' has incorrect type "
+            f"(expected cupy._core.core._ndarray_base, got {type(a).__name__})"
+        )
     out = _np.ascontiguousarray(a._a, dtype=dtype)
     return a if out is a._a else wrap(out)
 

@@ -222,7 +222,9 @@ class ndarray(NDArrayOperatorsMixin):  # noqa: N801 - cupy's name
     __array_priority__ = 100
     __hash__ = None
 
-    def __init__(self, shape: Any, dtype: Any = float, memptr: Any = None, strides: Any = None, order: str = "C"):
+    def __init__(
+        self, shape: Any, dtype: Any = float, memptr: Any = None, strides: Any = None, order: str = "C"
+    ) -> None:
         arr = np.empty(shape, dtype=dtype, order=order)
         memory.allocate(_owner(arr))
         self._a = arr
