@@ -237,3 +237,80 @@ def test_tracking_windows_as_tasks_equal_one_process(client):
     g = gd.build_graph(one.solution.graph.detections, frames_per_task=30, client=client, quiet=True)
     for name in ("src", "dst", "distance"):
         np.testing.assert_array_equal(getattr(g, name), getattr(g_one, name))
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _project(tmp_path, classifier):
+    from gputrack.project import save_project
+
+    path = tmp_path / "project.h5"
+    save_project(path, classifier=classifier)
+    return path
+
+
+def test_cli_pixel_predict_with_scheduler_equals_one_process(client, classifier, tiled, tmp_path):
+    from gputrack.cli import main
+
+    project = _project(tmp_path, classifier)
+    base = ["pixel", "predict", str(tiled), "--project", str(project), "--export", "simple-segmentation",
+            "--block-size", "256", "256", "--device", "cpu", "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "one.h5")]) == 0
+    assert main([*base, "--out", str(tmp_path / "dask.h5"), "--scheduler", client.scheduler.address]) == 0
+    assert np.array_equal(read_image(tmp_path / "one.h5"), read_image(tmp_path / "dask.h5"))
+    for version in ("0.4", "0.5"):  # OME-Zarr from both paths
+        one, dask_out = tmp_path / f"one{version}.ome.zarr", tmp_path / f"dask{version}.ome.zarr"
+        assert main([*base, "--out", str(one), "--ngff-version", version]) == 0
+        assert main([*base, "--out", str(dask_out), "--ngff-version", version,
+                     "--scheduler", client.scheduler.address]) == 0
+        assert np.array_equal(read_image(one), read_image(dask_out))
+        assert np.array_equal(read_image(one / "s1"), read_image(dask_out / "s1"))
+    assert main([*base, "--out", str(tmp_path / "x.h5"), "--scheduler", "local:0"]) == 2
+
+
+def test_cli_objects_features_with_scheduler_equals_one_process(client, tmp_path):
+    from scipy import ndimage
+
+    from gputrack.cli import main
+    from gputrack.io import write_image
+
+    rng = np.random.default_rng(9)
+    raw = ndimage.gaussian_filter(rng.random((300, 260)), 3).astype(np.float32)
+    labels = ndimage.label(raw > np.quantile(raw, 0.7))[0].astype(np.uint16)
+    write_image(tmp_path / "raw.tif", raw, axes="yx")
+    write_image(tmp_path / "lab.tif", labels, axes="yx")
+    base = ["objects", "features", "--labels", str(tmp_path / "lab.tif"), "--raw", str(tmp_path / "raw.tif"),
+            "--features", "Count", "Mean", "Variance", "RegionCenter", "Coord<Minimum>", "--device", "cpu",
+            "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "one.csv")]) == 0
+    assert main([*base, "--out", str(tmp_path / "dask.csv"), "--scheduler", client.scheduler.address,
+                 "--block-size", "100", "90"]) == 0
+    a, b = pd.read_csv(tmp_path / "one.csv"), pd.read_csv(tmp_path / "dask.csv")
+    assert a.columns.tolist() == b.columns.tolist() and len(a) > 20
+    np.testing.assert_allclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-9)
+
+
+@pytest.mark.parametrize("frames", [20, 200])
+def test_cli_track_with_scheduler_equals_one_process(client, tmp_path, frames):
+    """A folder of 20 label frames and a 200-frame CTC movie, frames-per-split 50."""
+    from gputrack.cli import main
+    from gputrack.datasets import synthetic_timelapse, write_synthetic_ctc
+    from gputrack.io.ctc import read_tracks
+
+    data = synthetic_timelapse(n_frames=frames, shape=(128, 128), n_cells=8, seed=3, mergers=False)
+    write_synthetic_ctc(tmp_path / "data", data)
+    masks = tmp_path / "data" / "01_GT" / "TRA"
+    base = ["track", "--labels", str(masks), "--frames-per-split", "50", "--export", "ctc,csv", "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "one")]) == 0
+    scheduler = "local:2" if frames == 200 else client.scheduler.address
+    assert main([*base, "--out", str(tmp_path / "dask"), "--scheduler", scheduler]) == 0
+    one, dist = (read_tracks(next((tmp_path / d).rglob("res_track.txt"))) for d in ("one", "dask"))
+    pd.testing.assert_frame_equal(one, dist)
+    for name in sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*.csv")):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "dask" / name).read_bytes()
+    if frames == 200:
+        parents = one[one["parent"] > 0]
+        assert parents["begin"].between(47, 53).any()  # a division at the first window border
+    no_split = ["track", "--labels", str(masks), "--out", str(tmp_path / "x"), "--scheduler", "local:2"]
+    assert main([*no_split, "--quiet"]) == 2

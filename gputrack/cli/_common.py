@@ -24,6 +24,13 @@ def add_common(parser: argparse.ArgumentParser, *, overwrite: bool = True) -> No
         parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
 
+def add_scheduler(parser: argparse.ArgumentParser) -> None:
+    """``--scheduler``: run as Dask tasks (same meaning in every subcommand)."""
+    from ..distributed.cluster import SCHEDULER_HELP  # noqa: PLC0415 (no dask import: text only)
+
+    parser.add_argument("--scheduler", metavar="SCHEDULER", help=SCHEDULER_HELP)
+
+
 def say(args: argparse.Namespace, text: str) -> None:
     """Print a summary line unless ``--quiet``."""
     if not getattr(args, "quiet", False):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from ._common import add_common, say
+from ._common import add_common, add_scheduler, block_shape, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--out", required=True, help="TABLE.csv")
     q.add_argument("--features", nargs="+", help="feature names (default: all)")
     q.add_argument("--raw-names", action="store_true", help="our column names instead of ilastik's")
+    add_scheduler(q)
+    q.add_argument("--block-size", type=int, nargs="+",
+                   help="with --scheduler, one frame: blocks (y x or z y x) as tasks (default 4096 per axis)")
+    q.add_argument("--frames-per-task", type=int, default=1,
+                   help="with --scheduler and a time-lapse: frames per task (default 1)")
     q.set_defaults(func=run_features)
     q = objects_sub.add_parser("train", help="train an object classifier from annotated objects")
     _object_inputs(q)
@@ -56,7 +61,9 @@ def run_features(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     table = features_file(
         args.out, args.labels, args.raw, args.features, ilastik_names=not args.raw_names,
-        overwrite=args.overwrite, device=args.device, **_read(args),
+        overwrite=args.overwrite, device=args.device, scheduler=args.scheduler,
+        block_size=block_shape(args.block_size), frames_per_task=args.frames_per_task, quiet=args.quiet,
+        **_read(args),
     )
     seconds = time.perf_counter() - t0
     n_frames = table["t"].nunique() if len(table) else 0

@@ -6,7 +6,7 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from ._common import add_common, block_shape, say
+from ._common import add_common, add_scheduler, block_shape, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,8 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="probabilities",
     )
     q.add_argument(
-        "--format", choices=("h5", "tif", "png", "zarr"), default="h5", help="output format (folders)"
+        "--format", choices=("h5", "tif", "png", "zarr", "ome.zarr"), default="h5",
+        help="output format (folders; default h5)",
     )
+    q.add_argument("--ngff-version", choices=("0.4", "0.5"), default="0.4",
+                   help="OME-Zarr outputs: NGFF 0.4 (Zarr v2) or 0.5 (Zarr v3) (default 0.4)")
+    add_scheduler(q)
     q.add_argument(
         "--glasbey", action="store_true", help="PNG segmentation with Fiji's Glasbey LUT (default: grey)"
     )
@@ -133,6 +137,8 @@ def run_predict(args: argparse.Namespace) -> int:
         device=args.device,
         overwrite=args.overwrite,
         quiet=args.quiet,
+        scheduler=args.scheduler,
+        ngff_version=args.ngff_version,
     )
     seconds = time.perf_counter() - t0
     say(args, f"{args.export}: {len(written)} output(s) in {seconds:.1f} s -> {args.out}")

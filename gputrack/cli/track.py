@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_common, say
+from ._common import add_common, add_scheduler, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-divisions", action="store_true", help="animal tracking: no divisions")
     p.add_argument("--frames-per-split", type=int, help="solve windows of this many frames in parallel")
     p.add_argument("--jobs", type=int, default=1, help="processes for --frames-per-split")
+    add_scheduler(p)
     p.add_argument("--timeout", type=float, help="solver time limit in seconds (result + gap)")
     p.add_argument(
         "--scales", type=float, nargs="+", help="pixel size (z y x) or (y x): distances are physical"
@@ -101,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         overwrite=args.overwrite,
         gt=args.gt,
+        scheduler=args.scheduler,
+        quiet=args.quiet,
     )
     result, times = done["result"], done["times"]
     sol, lin = result.solution, result.lineage

@@ -30,7 +30,8 @@ import numpy as np
 
 from .. import backend
 from ..errors import InputError
-from ..io import atomic_output, check_writable, glasbey_palette, make_axistags, open_image, write_image
+from ..io import atomic_output, check_writable, make_axistags, open_image, write_image
+from ..io.lut import segmentation_palette
 from ..pixel.classifier import PixelClassifier, block_grid, output_dtype, predict_blocks
 from ..pixel.export import DATASET, FORMATS, PNG_ONLY, _plan, classifier_digest, list_images, output_name
 from .cluster import connect, wait_all
@@ -58,7 +59,7 @@ class BlockPlan:
     part: Path
     done_path: Path
     todo: list[int]
-    glasbey: bool = False
+    palette: np.ndarray | None = None
     ngff: str | None = None
     scales: dict[str, float] | None = None
 
@@ -115,6 +116,7 @@ def plan_file(
     axes: str | None = None,
     block_size: int | Sequence[int] | None = None,
     glasbey: bool = False,
+    lut: Any = None,
     overwrite: bool = False,
     ngff_version: str = "0.4",
 ) -> BlockPlan:
@@ -128,8 +130,9 @@ def plan_file(
         )
     if fmt == "png" and export != "simple-segmentation":
         raise InputError(f"{out}: {PNG_ONLY}{export}")
-    if glasbey and fmt != "png":
-        raise InputError(f"{out}: glasbey=True needs a .png output")
+    if (glasbey or lut is not None) and fmt != "png":
+        raise InputError(f"{out}: a Glasbey palette or a LUT needs a .png output")
+    palette = segmentation_palette(glasbey, lut)
     check_writable(out, overwrite)
     array = None
     if isinstance(image, (str, os.PathLike)):
@@ -149,7 +152,7 @@ def plan_file(
     part = out.with_name(f".{out.name}.partial.zarr")
     plan = BlockPlan(out, fmt, source, array, axes, export, tuple(block), grid, tuple(shape), dtype,
                      _chunks(block, base, shape), part, out.with_name(f".{out.name}.partial.done.zarr"), [],
-                     glasbey, ngff_version if ome else None, spacing)
+                     palette, ngff_version if ome else None, spacing)
     part.parent.mkdir(parents=True, exist_ok=True)
     plan.todo = _open_store(plan, fingerprint)
     return plan
@@ -246,9 +249,7 @@ def finish_plan(plan: BlockPlan, *, overwrite: bool = False, pyramid_levels: int
                 _copy_rows(src, lambda sl, v: ds.__setitem__(sl, v))
                 ds.attrs["axistags"] = make_axistags(out_axes)
         else:
-            data = src[...]
-            palette = glasbey_palette(int(data.max()) + 1 if data.size else 1) if plan.glasbey else None
-            write_image(out, data, axes=out_axes, overwrite=overwrite, palette=palette)
+            write_image(out, src[...], axes=out_axes, overwrite=overwrite, palette=plan.palette)
     for p in (plan.part, plan.done_path):
         if p.exists():
             shutil.rmtree(p)
@@ -266,6 +267,7 @@ def classify_file(
     axes: str | None = None,
     block_size: int | Sequence[int] | None = None,
     glasbey: bool = False,
+    lut: Any = None,
     device: str | None = "auto",
     overwrite: bool = False,
     quiet: bool = False,
@@ -284,7 +286,7 @@ def classify_file(
         ``.zarr``, ``.ome.zarr``, ``.h5``, ``.tif`` or ``.png`` (simple segmentation).
     scheduler, client
         Where to run (:func:`gputrack.distributed.connect`).
-    export, axes, block_size, glasbey, device, overwrite
+    export, axes, block_size, glasbey, lut, device, overwrite
         As for :func:`gputrack.pixel.classify_file` (``block_size`` default 1024 / 128);
         the same block size gives the same output bit for bit.
     quiet
@@ -302,7 +304,7 @@ def classify_file(
     ...               export="simple-segmentation")                      # doctest: +SKIP
     """
     return classify_files(classifier, [image], [out], scheduler=scheduler, client=client, export=export,
-                          axes=axes, block_size=block_size, glasbey=glasbey, device=device,
+                          axes=axes, block_size=block_size, glasbey=glasbey, lut=lut, device=device,
                           overwrite=overwrite, quiet=quiet, ngff_version=ngff_version)[0]
 
 
@@ -318,6 +320,7 @@ def classify_files(
     axes: str | None = None,
     block_size: int | Sequence[int] | None = None,
     glasbey: bool = False,
+    lut: Any = None,
     device: str | None = "auto",
     overwrite: bool = False,
     quiet: bool = False,
@@ -335,11 +338,7 @@ def classify_files(
     """
     if isinstance(outputs, (str, os.PathLike)):
         paths = list_images(inputs)
-        fmt = str(format).lower().lstrip(".")
-        ome = fmt == "ome.zarr"
-        names = [output_name(p.stem, export, "zarr" if ome else fmt) for p in paths]
-        if ome:
-            names = [n[: -len(".zarr")] + ".ome.zarr" for n in names]
+        names = [output_name(p.stem, export, format) for p in paths]
         if len(set(names)) != len(names):
             raise InputError("two inputs have the same file stem: their outputs would collide; rename one")
         images, outs = list(paths), [Path(outputs) / n for n in names]
@@ -351,7 +350,8 @@ def classify_files(
     for o in outs:
         check_writable(o, overwrite)
     plans = [plan_file(classifier, img, o, export=export, axes=axes, block_size=block_size, glasbey=glasbey,
-                       overwrite=overwrite, ngff_version=ngff_version) for img, o in zip(images, outs)]
+                       lut=lut, overwrite=overwrite, ngff_version=ngff_version)
+             for img, o in zip(images, outs)]
     total = sum(len(p.grid) for p in plans)
     left = sum(len(p.todo) for p in plans)
     with connect(scheduler, client=client, quiet=quiet) as c:

@@ -7,7 +7,7 @@ physical pixel sizes as each level's ``scale`` transformation, and label images 
 ``labels/{name}`` groups with ``image-label`` metadata. Reading metadata goes through
 ngff-zarr (:func:`ngff_zarr.from_ngff_zarr`): :func:`pixel_sizes` gives the physical
 pixel size per axis, which tracking uses as its ``scales``. Pixels are read lazily by
-:func:`gputrack.io.open_image` (level 0, or any level as ``image.ome.zarr/1``).
+:func:`gputrack.io.open_image` (level 0, or any level by its path, ``image.ome.zarr/s1``).
 
 NGFF 0.4 and 0.5 define no tables; object tables go beside the image as CSV / HDF5
 (:mod:`gputrack.export`).

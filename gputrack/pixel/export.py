@@ -5,7 +5,8 @@ result names (its default export is ``{nickname}_{result_type}``): ``Probabiliti
 ``Simple Segmentation``, ``Uncertainty``; e.g. ``cells_Simple Segmentation.png``.
 
 Formats: HDF5 (``.h5``, dataset ``exported_data`` with ilastik ``axistags``), Zarr (a
-chunked array folder with ``_ARRAY_DIMENSIONS``), TIFF and PNG (8-bit simple
+chunked array folder with ``_ARRAY_DIMENSIONS``), OME-Zarr (``.ome.zarr``: NGFF 0.4 or 0.5
+with a multiscale pyramid, :mod:`gputrack.io.omezarr`), TIFF and PNG (8-bit simple
 segmentation, optionally with the Glasbey palette). Probabilities keep the image's
 non-channel axes and put the classes last.
 
@@ -62,7 +63,8 @@ RESULT_NAMES = {
     "simple-segmentation": "Simple Segmentation",
     "uncertainty": "Uncertainty",
 }
-FORMATS = {"h5": ".h5", "hdf5": ".h5", "zarr": ".zarr", "tif": ".tif", "tiff": ".tif", "png": ".png"}
+FORMATS = {"h5": ".h5", "hdf5": ".h5", "zarr": ".zarr", "ome.zarr": ".ome.zarr", "tif": ".tif",
+           "tiff": ".tif", "png": ".png"}
 IMAGE_SUFFIXES = (".tif", ".tiff", ".btf", ".png", ".jpg", ".jpeg", ".h5", ".hdf5", ".svs", ".ndpi", ".scn")
 DATASET = "exported_data"
 PNG_ONLY = "PNG holds 8-bit simple segmentations only; use .h5, .zarr or .tif for "
@@ -283,6 +285,7 @@ def classify_file(
     quiet: bool = False,
     progress: Any = None,
     lut: str | os.PathLike | np.ndarray | None = None,
+    ngff_version: str = "0.4",
 ) -> Path:
     """Classify an image from disk to disk, block by block, resumable.
 
@@ -318,6 +321,8 @@ def classify_file(
     lut
         PNG segmentation with this lookup table: an ImageJ ``.lut``, a CSV of class -> RGB,
         a built-in name or an ``(N, 3)`` array (:func:`gputrack.io.lut.segmentation_palette`).
+    ngff_version
+        ``"0.4"`` or ``"0.5"`` for ``.ome.zarr`` outputs.
 
     Returns
     -------
@@ -376,7 +381,7 @@ def classify_file(
         fh.close()
         if own_bar:
             bar.close()
-    return _finish(part, out, fmt, axes, export, overwrite, palette, classifier)
+    return _finish(part, out, fmt, axes, export, overwrite, palette, classifier, ngff_version)
 
 
 def _blocks(classifier, src, axes, export, scale, output_scale, cls_shape, base, block, grid, skip, device):
@@ -411,8 +416,19 @@ def _out_axes(axes: str, export: str) -> str:
 
 
 def _finish(part: Path, out: Path, fmt: str, axes: str, export: str, overwrite: bool,
-            palette: np.ndarray | None, classifier: PixelClassifier) -> Path:
+            palette: np.ndarray | None, classifier: PixelClassifier, ngff_version: str = "0.4") -> Path:
     out_axes = _out_axes(axes, export)
+    if out.name.lower().endswith(".ome.zarr"):
+        import dask.array as da  # noqa: PLC0415
+
+        from ..io.omezarr import write_ome_zarr  # noqa: PLC0415
+
+        with h5py.File(part, "r") as fh:
+            ds = fh[DATASET]
+            write_ome_zarr(out, da.from_array(ds, chunks=ds.chunks), axes=out_axes, version=ngff_version,
+                           overwrite=overwrite, labels=export == "simple-segmentation", chunks=ds.chunks)
+        part.unlink()
+        return out
     if fmt in ("h5", "hdf5"):
         with h5py.File(part, "a") as fh:
             del fh["done"]
@@ -480,6 +496,7 @@ def classify_files(
     overwrite: bool = False,
     quiet: bool = False,
     lut: str | os.PathLike | np.ndarray | None = None,
+    ngff_version: str = "0.4",
 ) -> list[Path]:
     """Classify many images (a list of files or a folder) with one progress bar.
 
@@ -516,7 +533,7 @@ def classify_files(
             outs.append(classify_file(
                 classifier, p, out_dir / n, export=export, axes=axes, scale=scale, output_scale=output_scale,
                 glasbey=glasbey, block_size=block_size, device=device, overwrite=overwrite, progress=bar,
-                lut=lut,
+                lut=lut, ngff_version=ngff_version,
             ))
     finally:
         bar.close()

@@ -25,8 +25,16 @@ def object_table(
     raw_axes: str | None = None,
     scales: Sequence[float] | None = None,
     device: str = "auto",
+    scheduler: str | None = None,
+    block_size: Sequence[int] | None = None,
+    frames_per_task: int = 1,
+    quiet: bool = False,
 ):
     """Object feature table of ``labels`` (with intensities from ``raw`` when given).
+
+    With ``scheduler`` (:mod:`gputrack.distributed`) the table is computed as Dask tasks:
+    ``frames_per_task`` frames per task for a time-lapse, blocks of ``block_size`` (default
+    4096 per axis) for one frame; the table is the same.
 
     Returns ``(table, labels, axes)``: the table, the label array and its axes (no ``c``).
     """
@@ -54,8 +62,34 @@ def object_table(
                 f"shape {label_array.shape} (axes {spatial})"
             )
         axes = want
-    table = object_features(raw_array, label_array, features, scales=scales, axes=axes, device=device)
+    if scheduler:
+        table = _distributed_table(raw_array, label_array, features, axes, scales, device, scheduler,
+                                   block_size, frames_per_task, quiet)
+    else:
+        table = object_features(raw_array, label_array, features, scales=scales, axes=axes, device=device)
     return table, label_array, axes.replace("c", "")
+
+
+def _distributed_table(raw, labels, features, axes, scales, device, scheduler, block_size, frames_per_task,
+                       quiet):
+    from .. import distributed  # noqa: PLC0415
+    from ..io.axes import transpose_axes  # noqa: PLC0415
+
+    spatial = "".join(a for a in "tzyx" if a in axes)
+    labels = transpose_axes(labels, axes.replace("c", ""), spatial)
+    if raw is not None:
+        raw = transpose_axes(raw, axes, spatial + ("c" if "c" in axes else ""))
+    options = dict(scheduler=scheduler, scales=scales, device=device, quiet=quiet)
+    if "t" in spatial and labels.shape[0] > 1:
+        ax = spatial + ("c" if raw is not None and "c" in axes else "")
+        return distributed.frame_tables(raw, labels, features, axes=ax, frames_per_task=frames_per_task,
+                                        **options)
+    if "t" in spatial:
+        labels, raw = labels[0], None if raw is None else raw[0]
+    block = tuple(block_size) if block_size else (4096,) * labels.ndim
+    if raw is not None and "c" not in axes:
+        raw = raw[..., None]
+    return distributed.block_table(raw, labels, features, block_shape=block, **options)
 
 
 def preset_features(names: Sequence[str]) -> list[str]:

@@ -75,15 +75,21 @@ def predict_files(
     overwrite: bool = False,
     quiet: bool = False,
     lut: PathLike | None = None,
+    scheduler: str | None = None,
+    ngff_version: str = "0.4",
 ) -> list[Path]:
     """Classify image files or folders with a project file or an ilastik ``.ilp``.
 
     One image file and an ``out`` with a suffix writes that file; otherwise ``out`` is a
-    folder of ``{stem}_{Result}.{format}`` files. Returns the paths written.
+    folder of ``{stem}_{Result}.{format}`` files. With ``scheduler`` (see
+    :mod:`gputrack.distributed`) the blocks of every image run as Dask tasks (same output).
+    Returns the paths written.
     """
     from ..pixel import classify_file, classify_files, predict_ilp  # noqa: PLC0415
 
     if ilp:
+        if scheduler:
+            raise InputError("--scheduler is not available with --ilp yet; use --project, or no --scheduler")
         if scale != 1.0:
             raise InputError(
                 "--scale is not available with --ilp (the project's features are defined at its scale)"
@@ -110,6 +116,20 @@ def predict_files(
     from ..project import load_project  # noqa: PLC0415
 
     clf = load_project(project).classifier
+    out = Path(out)
+    first = Path(images[0]) if len(images) == 1 else None
+    one = first is not None and (first.is_file() or first.suffix.lower() == ".zarr") and bool(out.suffix)
+    if scheduler:
+        from .. import distributed  # noqa: PLC0415
+
+        if scale != 1.0:
+            raise InputError("--scale is not available with --scheduler (blocks are classified at full size)")
+        options = dict(scheduler=scheduler, export=export, axes=axes, glasbey=glasbey, lut=lut,
+                       block_size=block_size, device=device, overwrite=overwrite, quiet=quiet,
+                       ngff_version=ngff_version)
+        if one:
+            return [distributed.classify_file(clf, images[0], out, **options)]
+        return distributed.classify_files(clf, list(images), out, format=format, **options)
     options = dict(
         export=export,
         axes=axes,
@@ -121,8 +141,8 @@ def predict_files(
         device=device,
         overwrite=overwrite,
         quiet=quiet,
+        ngff_version=ngff_version,
     )
-    out = Path(out)
-    if len(images) == 1 and Path(images[0]).is_file() and out.suffix:
+    if one:
         return [classify_file(clf, images[0], out, **options)]
     return classify_files(clf, list(images), out, format=format, **options)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,16 @@ def read_frames_of(path: PathLike, axes: str | None, what: str | None = None):
     return as_frames(array, found, str(what or path))
 
 
+def ome_scales(path: PathLike | None) -> tuple[float, float, float] | None:
+    """``(z, y, x)`` pixel size of an OME-Zarr input (ngff-zarr's reader), else None."""
+    if path is None or not str(path).lower().rstrip("/").endswith(".ome.zarr"):
+        return None
+    from ..io.omezarr import tracking_scales  # noqa: PLC0415
+
+    scales = tracking_scales(path)
+    return None if scales == (1.0, 1.0, 1.0) else scales
+
+
 def track_files(
     out: PathLike,
     *,
@@ -64,10 +75,14 @@ def track_files(
     device: str = "auto",
     overwrite: bool = False,
     gt: PathLike | None = None,
+    scheduler: str | None = None,
+    quiet: bool = False,
 ) -> dict:
     """Track the frames of ``labels`` (or of ``probabilities`` after a threshold) into ``out``.
 
-    Writes the ``exports`` (format names, see :mod:`gputrack.export.formats`) and
+    With ``scheduler`` (:mod:`gputrack.distributed`) the ``frames_per_split`` windows are
+    solved as Dask tasks (the same result). Without ``scales``, an OME-Zarr input gives its
+    physical pixel sizes. Writes the ``exports`` (format names, see :mod:`gputrack.export.formats`) and
     ``tracking_result.h5`` into the folder ``out``. Returns ``{"out", "result", "n_frames",
     "times", "scores"}`` (``scores``: py-ctcmetrics against ``gt`` when given, else ``None``).
     """
@@ -83,7 +98,11 @@ def track_files(
         raise InputError(f"--timeout {timeout}: expected a positive number of seconds")
     if gt and "ctc" not in exports:
         raise InputError("--gt needs --export ctc (the scores are computed on the CTC result)")
+    if scheduler and not frames_per_split:
+        raise InputError("--scheduler needs --frames-per-split (the windows are the tasks)")
     out = check_writable(out, overwrite)
+    if scales is None:
+        scales = ome_scales(labels or probabilities)
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     if labels:
@@ -109,6 +128,10 @@ def track_files(
     times["read"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    if scheduler:
+        from .. import distributed  # noqa: PLC0415
+
+        track_labels = partial(distributed.track_labels, scheduler=scheduler, quiet=quiet)  # noqa: F811
     result = track_labels(
         label_frames,
         raw_frames,
