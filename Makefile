@@ -25,6 +25,14 @@ test: $(STAMP)
 test-gpu: $(STAMP)
 	$(BIN)/python -m pytest -q -m gpu
 
+# on a CUDA machine (no network needed, uses .venv when present): NVRTC compile of every kernel,
+# pytest -m gpu, compute-sanitizer memcheck/racecheck/synccheck, GPU timings and benchmarks in
+# <= 8 minutes; prints one table (also out/gpu-check/gpu_check.txt, logs beside it)
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+.PHONY: gpu-check
+gpu-check:
+	$(GPU_PYTHON) bench/gpu_check.py --out out/gpu-check
+
 lint: $(STAMP)
 	$(BIN)/ruff check gputrack tests bench examples
 
