@@ -191,6 +191,10 @@ def _read(g: h5py.Group, where: str) -> Forest:
                 known = labels
             if labels.shape[0] != tree.value.shape[1]:
                 raise InputError(f"{tw}: {tree.value.shape[1]} classes but {labels.shape[0]} labels")
+            if not np.isin(labels, known).all() and not trees:
+                # a forest trained with a class that has no samples (ilastik stores known_labels
+                # [2, 3, 4] beside a forest of labels [1, 2, 3, 4]): vigra predicts every label
+                known = np.union1d(known, labels)
             column_of = {int(k): c for c, k in enumerate(known.tolist())}
             if any(int(k) not in column_of for k in labels.tolist()):
                 raise InputError(

@@ -1,0 +1,251 @@
+"""ilastik's tracking projects run headless: objects, classifier priors, parameters, learning, tracking.
+
+From a tracking ``.ilp`` (Automatic Tracking, Tracking with Learning, Animal Tracking):
+
+- objects: the project's cached label image (``TrackingFeatureExtraction/LabelImage_v2``) when
+  present, so labels are those its annotations and stored events use; else the project's
+  threshold and size filter on its prediction maps (:func:`ilp_segmentation`);
+- priors: the stored count and division classifiers (vigra forests) applied to the cached
+  object features in ilastik's feature order (:mod:`gputrack.io.ilp.objects`); without them the
+  defaults of :func:`gputrack.tracking.track_labels`;
+- parameters: the stored tracking parameters (or learned weights), ilastik's unscaled
+  distances (``ilastik_compat``);
+- :func:`learn_from_ilp`: structured learning (:mod:`gputrack.tracking.learning`) from the
+  project's ``TrackingAnnotations`` inside its crops (``CropSelection``).
+
+Examples
+--------
+>>> frames, det, params = ilp_detections("tracking.ilp")            # doctest: +SKIP
+>>> learned = learn_from_ilp("tracking.ilp")                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+PathLike = str | os.PathLike
+
+_COUNT_APPLET = "CountClassification"
+_DIVISION_APPLET = "DivisionDetection"
+
+
+def ilp_parameters(project, *, learned: bool = True):
+    """gputrack :class:`~gputrack.tracking.TrackingParameters` from a project's stored settings.
+
+    ``learned``: use the structured-learning weights when the project holds them (all five;
+    ilastik itself replaces the detection weight by 10 there).
+    """
+    from ..tracking import TrackingParameters
+
+    stored = project.tracking
+    if stored is None:
+        raise InputError(f"{project.path}: no tracking parameters (not a tracking project)")
+    weights = {"detection_weight": stored.detection_weight, "division_weight": stored.division_weight,
+               "transition_weight": stored.transition_weight, "appearance_cost": stored.appearance_cost,
+               "disappearance_cost": stored.disappearance_cost}
+    lw = stored.learned_weights or {}
+    names = ("detection", "division", "transition", "appearance", "disappearance")
+    if learned and all(k in lw for k in names):
+        weights = {"detection_weight": lw["detection"], "division_weight": lw["division"],
+                   "transition_weight": lw["transition"], "appearance_cost": lw["appearance"],
+                   "disappearance_cost": lw["disappearance"]}
+    return TrackingParameters(
+        max_objects=max(1, int(stored.max_obj)), with_divisions=bool(stored.with_divisions),
+        border_width=float(stored.border_aware_width), k_neighbors=max(1, int(stored.max_nearest_neighbors)),
+        max_distance=float(stored.max_dist), division_threshold=float(stored.division_threshold),
+        ilastik_compat=True, **{k: float(v) for k, v in weights.items()})
+
+
+def _class_probabilities(path: PathLike, project, applet: str, feats, frames, det: pd.DataFrame):
+    """Per-detection probabilities of a stored object classifier, columns = its known labels."""
+    from ..forest import predict_proba, read_ilp_forests
+    from ..io.ilp.objects import object_feature_matrix
+
+    info = project.object_classifiers.get(applet)
+    if info is None or not info.has_forest:
+        return None
+    forest = read_ilp_forests(path, group=f"{applet}/ClassifierForests")
+    out = np.zeros((len(det), forest.n_classes if hasattr(forest, "n_classes") else len(forest.classes)))
+    t = det["t"].to_numpy(np.int64)
+    label = det["label"].to_numpy(np.int64)
+    for tt in np.unique(t):
+        if int(tt) not in feats:
+            raise InputError(f"{path}: no cached object features for frame {int(tt)}")
+        X = object_feature_matrix(feats[int(tt)], info.selected_features)
+        if X.shape[1] != forest.n_features:
+            raise InputError(f"{path}: {applet} forest expects {forest.n_features} features, the cached "
+                             f"selection gives {X.shape[1]}")
+        rows = np.flatnonzero(t == tt)
+        if label[rows].max() >= X.shape[0]:
+            raise InputError(f"{path}: frame {int(tt)} has labels beyond the cached features")
+        out[rows] = np.asarray(predict_proba(forest, X[label[rows]], device="cpu"), np.float64)
+    return out
+
+
+def ilp_detections(path: PathLike, lane: int = 0, *, project=None):
+    """Label frames, detection table (with ``count_prob_k`` / ``div_prob``) and parameters of a project.
+
+    Returns ``(frames, detections, params)``.
+    """
+    from ..io.ilp import read_ilp
+    from ..io.ilp.objects import feature_applet, read_label_frames, read_object_features
+    from ..tracking import detections_from_labels
+    from ..tracking.division_prior import geometric_division_probability
+
+    project = project or read_ilp(path)
+    params = ilp_parameters(project)
+    if feature_applet(path) is not None:
+        frames = read_label_frames(path, lane)
+    else:
+        frames = ilp_segmentation(project, lane)
+    det = detections_from_labels(frames)
+    feats = None
+    try:
+        feats = read_object_features(path, lane)
+    except InputError:
+        feats = None
+    count = _class_probabilities(path, project, _COUNT_APPLET, feats, frames, det) if feats else None
+    if count is not None:
+        for k in range(count.shape[1]):
+            det[f"count_prob_{k}"] = count[:, k]
+        for k in range(count.shape[1], params.max_objects + 1):
+            det[f"count_prob_{k}"] = 0.0
+    div = (_class_probabilities(path, project, _DIVISION_APPLET, feats, frames, det)
+           if feats and params.with_divisions else None)
+    if div is not None:
+        det["div_prob"] = div[:, -1]
+    elif params.with_divisions:
+        det["div_prob"] = geometric_division_probability(det, params=params)
+    return frames, det, params
+
+
+def ilp_segmentation(project, lane: int = 0) -> np.ndarray:
+    """The project's threshold and size filter on its prediction maps: ``(t, [z,] y, x)`` labels.
+
+    Labels are numbered by gputrack's connected components, so they can differ from the
+    label ids ilastik cached (and its annotations refer to).
+    """
+    from ..io.axes import transpose_axes
+    from ..io.ilp import open_lane
+    from ..segment import threshold
+
+    th = project.threshold
+    if th is None:
+        raise InputError(f"{project.path}: no threshold settings and no cached label image")
+    if th.method not in ("simple", "hysteresis"):
+        raise InputError(f"{project.path}: threshold method {th.method!r} is not supported headless "
+                         "(simple or hysteresis)")
+    role = "Prediction Maps" if "Prediction Maps" in project.roles else None
+    data = np.asarray(open_lane(project, lane, role=role))
+    axes = project.lanes[lane].inputs[role or project.roles[0]].axes or "txyzc"
+    want = "".join(a for a in "tzyxc" if a in axes)
+    tzyxc = transpose_axes(data, axes, want)
+    for i, a in enumerate("tzyxc"):
+        if a not in want:
+            tzyxc = np.expand_dims(tzyxc, i)
+    sig = tuple(float(th.sigmas.get(a, 1.0)) for a in "zyx")
+    labels = threshold(tzyxc, method=th.method, threshold=th.low_threshold, high_threshold=th.high_threshold,
+                       sigma=sig, channel=th.channel, core_channel=th.core_channel, min_size=th.min_size,
+                       max_size=th.max_size, axes="tzyxc", device="cpu")
+    labels = np.asarray(labels)
+    return labels[:, 0] if labels.shape[1] == 1 else labels
+
+
+def ilp_crops(path: PathLike, lane: int = 0) -> list[dict]:
+    """The annotation crops of a Tracking-with-Learning project as ``{"time", "y", "x"[, "z"]}`` ranges."""
+    crops = []
+    with h5py.File(path, "r") as f:
+        g = f.get(f"CropSelection/Crops/{lane:04d}")
+        if not isinstance(g, h5py.Group):
+            return crops
+        for name in g:
+            c = g[name]
+            starts, stops = c["starts"][()], c["stops"][()]
+            t0, t1 = (int(v) for v in c["time"][()])
+            crop = {"time": (t0, t1), "x": (float(starts[0]), float(stops[0])),
+                    "y": (float(starts[1]), float(stops[1]))}
+            if len(starts) > 2 and int(stops[2]) - int(starts[2]) > 1:
+                crop["z"] = (float(starts[2]), float(stops[2]))
+            crops.append(crop)
+    return crops
+
+
+def learn_from_ilp(path: PathLike, lane: int = 0, *, solver: str = "ilp", **kwargs):
+    """Learn the five weights from a project's annotations (one training model per crop).
+
+    Returns ``(learned, problems, (frames, detections, params))``.
+    """
+    from ..io.ilp import read_ilp
+    from ..tracking.annotation import from_ilp
+    from ..tracking.learning import learn_weights, training_problem
+
+    project = read_ilp(path)
+    ann = from_ilp(project, lane)
+    frames, det, params = ilp_detections(path, lane, project=project)
+    crops = ilp_crops(path, lane) or [None]
+    problems = [training_problem(frames, ann, params, detections=det, crops=[c] if c else None)
+                for c in crops]
+    learned = learn_weights(problems, solver=solver, **kwargs)
+    return learned, problems, (frames, det, params)
+
+
+def stored_events(path: PathLike, lane: int = 0) -> dict[int, dict[str, np.ndarray]]:
+    """ilastik's stored tracking result of a Tracking-with-Learning project (``EventsVector``)."""
+    out: dict[int, dict[str, np.ndarray]] = {}
+    with h5py.File(path, "r") as f:
+        g = None
+        for applet in ("StructuredTracking", "ConservationTracking"):
+            g = f.get(f"{applet}/EventsVector/{lane:04d}")
+            if isinstance(g, h5py.Group):
+                break
+        if not isinstance(g, h5py.Group):
+            return out
+        for t in g:
+            if isinstance(g[t], h5py.Group):
+                out[int(t)] = {k: np.asarray(g[t][k][()]) for k in g[t] if isinstance(g[t][k], h5py.Dataset)}
+    return dict(sorted(out.items()))
+
+
+def events_of(solution, kinds: Sequence[str] = ("mov", "div")) -> dict[int, dict[str, set]]:
+    """Moves ``(from, to)`` and divisions ``(parent, child, child)`` by target frame, as label tuples."""
+    g = solution.graph
+    t = g.t
+    label = g.detections["label"].to_numpy(np.int64)
+    out: dict[int, dict[str, set]] = {}
+    active = solution.link_value > 0
+    for s, d in zip(g.src[active].tolist(), g.dst[active].tolist()):
+        if solution.division[s]:
+            continue
+        out.setdefault(int(t[d]), {}).setdefault("mov", set()).add((int(label[s]), int(label[d])))
+    for s in np.flatnonzero(solution.division).tolist():
+        kids = sorted(int(label[d]) for d, a in zip(g.dst.tolist(), g.src.tolist()) if a == s and
+                      solution.link_value[np.flatnonzero((g.src == s) & (g.dst == d))[0]] > 0)
+        out.setdefault(int(t[s]) + 1, {}).setdefault("div", set()).add((int(label[s]), *kids))
+    return out
+
+
+def compare_events(stored: dict[int, dict[str, np.ndarray]], solution) -> list[str]:
+    """Differences between ilastik's stored events and a solution's (moves and divisions per frame).
+
+    Division children are compared as a set (ilastik's order is not sorted); ilastik's trailing
+    energy column is ignored. Returns one line per differing frame and kind (empty = equal).
+    """
+    ours = events_of(solution)
+    lines = []
+    frames = sorted(set(stored) | set(ours))
+    for t in frames:
+        for kind in ("mov", "div"):
+            rows = stored.get(t, {}).get(kind, np.zeros((0, 3)))
+            ref = {(int(r[0]), int(r[1])) if kind == "mov" else (int(r[0]), *sorted((int(r[1]), int(r[2]))))
+                   for r in np.atleast_2d(rows) if len(r)}
+            got = ours.get(t, {}).get(kind, set())
+            if ref != got:
+                lines.append(f"t={t} {kind}: ilastik {sorted(ref)}, gputrack {sorted(got)}")
+    return lines
