@@ -33,6 +33,10 @@ class OutputExistsError(GputrackError, FileExistsError):
     """An output exists and ``overwrite`` was not given."""
 
 
+class OutputNotWritableError(GputrackError, PermissionError):
+    """An output location cannot be written (read-only, a file where a folder must be, ...)."""
+
+
 class DeviceError(GputrackError, RuntimeError):
     """The requested compute device is not available."""
 

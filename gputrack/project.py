@@ -3,7 +3,8 @@
 Layout (``format_version`` 1)::
 
     /                       attrs: format = "gputrack-project", format_version = 1
-    /pixel                  attrs: classes, n_channels, label_names, feature_names, spacing
+    /pixel                  attrs: classes, n_channels, label_names, feature_names, spacing,
+                            scale (the resize factor of y, x the forest was trained at; 1 when absent)
     /pixel/selection        scales (float64), matrix (bool, 6 x scales), in_2d (bool)
     /pixel/forest           the trained forest (gputrack.forest.save)
     /pixel/labels/imageNNNN attrs: path (the image file, "" for arrays), axes, shape
@@ -33,6 +34,7 @@ from . import forest as gforest
 from .errors import InputError, MissingInputError
 from .features.selection import FeatureSelection
 from .io import atomic_output
+from .io.hdf5 import open_hdf5
 from .pixel import PixelClassifier, read_labels, train
 
 FORMAT = "gputrack-project"
@@ -64,6 +66,7 @@ class Project:
     classifier: PixelClassifier
     labels: list[SparseLabels] = field(default_factory=list)
     format_version: int = FORMAT_VERSION
+    scale: float = 1.0
 
 
 def sparse_labels(labels: Any, *, path: str = "", axes: str = "") -> SparseLabels:
@@ -86,6 +89,7 @@ def save_project(
     classifier: PixelClassifier,
     *,
     labels: Sequence[SparseLabels] = (),
+    scale: float = 1.0,
     overwrite: bool = False,
 ) -> Path:
     """Write a classifier (and the labels it was trained on) to a project file, atomically.
@@ -104,6 +108,7 @@ def save_project(
         g.attrs["label_names"] = json.dumps(list(classifier.label_names))
         g.attrs["feature_names"] = json.dumps(list(classifier.feature_names))
         g.attrs["spacing"] = json.dumps(None if classifier.spacing is None else list(classifier.spacing))
+        g.attrs["scale"] = float(scale)
         sel = g.create_group("selection")
         sel["scales"] = np.asarray(classifier.selection.scales, np.float64)
         sel["matrix"] = np.asarray(classifier.selection.matrix, bool)
@@ -140,7 +145,7 @@ def load_project(path: str | os.PathLike) -> Project:
         raise MissingInputError(f"{path}: project file not found")
     if not h5py.is_hdf5(path):
         raise InputError(f"{path}: not a gputrack project (not an HDF5 file)")
-    with h5py.File(path, "r") as fh:
+    with open_hdf5(path, "gputrack project") as fh:
         if fh.attrs.get("format") != FORMAT or "pixel" not in fh:
             raise InputError(f"{path}: not a gputrack project (no format={FORMAT!r} attribute)")
         version = int(fh.attrs["format_version"])
@@ -173,7 +178,8 @@ def load_project(path: str | os.PathLike) -> Project:
                 shape=tuple(int(n) for n in e.attrs["shape"]),
                 coords=e["coords"][()], values=e["values"][()],
             ))
-    return Project(path=path, classifier=clf, labels=labels, format_version=version)
+        scale = float(g.attrs.get("scale", 1.0))
+    return Project(path=path, classifier=clf, labels=labels, format_version=version, scale=scale)
 
 
 def train_project(
@@ -187,12 +193,16 @@ def train_project(
     n_trees: int = 100,
     random_state: int = 0,
     device: str | None = "auto",
+    scale: float = 1.0,
     overwrite: bool = False,
 ) -> Project:
     """Train a pixel classifier and write it, with its labels, to a project file.
 
     Parameters are those of :func:`gputrack.pixel.train`; ``path`` is the project file
-    (HDF5; replaced only with ``overwrite``).
+    (HDF5; replaced only with ``overwrite``). ``scale < 1`` trains on the images resized
+    (area average of ``y, x``, as prediction with ``scale`` does) and on the labels resized
+    with them (:func:`gputrack.pixel.labels.scale_labels`); the project records the scale, and
+    prediction uses it.
 
     Returns
     -------
@@ -205,14 +215,41 @@ def train_project(
     """
     image_list = list(images) if isinstance(images, (list, tuple)) else [images]
     label_list = list(labels) if isinstance(labels, (list, tuple)) else [labels]
-    clf = train(image_list, label_list, selection, axes=axes, label_names=label_names, n_trees=n_trees,
+    if not 0 < float(scale) <= 1:
+        raise InputError(f"scale={scale}: expected 0 < scale <= 1")
+    names = [str(img) if isinstance(img, (str, os.PathLike)) else "" for img in image_list]
+    fit_images, fit_labels, fit_axes = image_list, label_list, axes
+    if scale != 1:
+        fit_images, fit_labels, fit_axes = _scaled_inputs(image_list, label_list, axes, float(scale))
+    clf = train(fit_images, fit_labels, selection, axes=fit_axes, label_names=label_names, n_trees=n_trees,
                 random_state=random_state, device=device)
-    stored = [
-        sparse_labels(lab, path=str(img) if isinstance(img, (str, os.PathLike)) else "", axes=axes or "")
-        for img, lab in zip(image_list, label_list)
-    ]
-    save_project(path, clf, labels=stored, overwrite=overwrite)
-    return Project(path=Path(path), classifier=clf, labels=stored)
+    stored = [sparse_labels(lab, path=name, axes=fit_axes or "") for name, lab in zip(names, fit_labels)]
+    save_project(path, clf, labels=stored, scale=float(scale), overwrite=overwrite)
+    return Project(path=Path(path), classifier=clf, labels=stored, scale=float(scale))
+
+
+def _scaled_inputs(images: list, labels: list, axes: str | None, scale: float):
+    """Images and labels resized by ``scale`` (``y, x``) for training at that scale."""
+    from .io import open_image  # noqa: PLC0415
+    from .pixel.export import read_scaled  # noqa: PLC0415
+    from .pixel.labels import scale_labels  # noqa: PLC0415
+
+    out_images, out_labels, found = [], [], None
+    for img, lab in zip(images, labels):
+        if isinstance(img, (str, os.PathLike)):
+            with open_image(img, axes=axes) as src:
+                found = src.axes
+                small = read_scaled(src, found, scale)
+        else:
+            arr = np.asarray(img)
+            found = axes or ("yxc" if arr.ndim == 3 and arr.shape[-1] <= 4 else "zyx"[-arr.ndim:])
+            small = read_scaled(arr, found, scale)
+        if axes is not None and found != axes:
+            raise InputError(f"{img}: axes {found!r}; every training image needs axes {axes!r}")
+        axes = found
+        out_images.append(small)
+        out_labels.append(scale_labels(read_labels(lab), found.replace("c", ""), scale))
+    return out_images, out_labels, axes
 
 
 def save_annotations(path: str | os.PathLike, annotations: Any) -> Path:

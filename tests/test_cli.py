@@ -58,7 +58,7 @@ def test_info_text_says_which_device(capsys):
 
 @pytest.mark.skipif(backend.gpu_available(), reason="a GPU is present")
 def test_gpu_without_gpu_is_one_line():
-    assert_one_line_error(run_cli("info", "--device", "gpu"), "device='gpu'", "no GPU")
+    assert_one_line_error(run_cli("info", "--device", "gpu"), "--device gpu", "no GPU")
 
 
 def test_synth_writes_ctc_layout(tmp_path):

@@ -2,7 +2,9 @@
 
 One module per subcommand; each has ``register(subparsers)``, which adds its parser and
 sets ``func`` (called with the parsed arguments, returns the exit status). To add a
-subcommand, write its module and name it in :data:`COMMANDS`.
+subcommand, write its module and name it in :data:`COMMANDS`. A parser may also set
+``inputs`` and ``outputs`` (names of its path options): :func:`main` checks before any work
+that the inputs exist, that the outputs can be written and that ``--device`` is usable.
 
 User mistakes (:class:`gputrack.errors.GputrackError`) are printed on one line and the
 command exits with status 2; no traceback.
@@ -19,11 +21,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from .. import __version__
-from ..errors import GputrackError, one_line
+from ..errors import GputrackError, MissingInputError, one_line
+from ._common import Parser
 
 log = logging.getLogger("gputrack")
 
@@ -33,16 +38,45 @@ COMMANDS = ("info", "synth", "ilp_info", "pixel", "segment", "objects", "track",
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``gputrack`` command."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="gputrack",
         description="ilastik-style pixel classification, objects and tracking on GPUs and CPUs",
     )
     parser.add_argument("--version", action="version", version=f"gputrack {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (default: off)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
+    for leaf in _leaf_parsers(parser):
+        leaf.formatter_class = DefaultsHelpFormatter
+        if "-v" not in leaf._option_string_actions:
+            leaf.add_argument(
+                "-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                help="log what happens (default: off)",
+            )
     return parser
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Help lines end with the option's default when the text does not state it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        return f"{text} (default: {shown})"
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every parser below ``parser`` that has no subcommands of its own."""
+    leaves = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                leaves += _leaf_parsers(sub) or [sub]
+    return leaves
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -56,19 +90,94 @@ def _configure_logging(verbose: bool) -> None:
         logging.getLogger(name).setLevel(logging.INFO if verbose else logging.ERROR)
 
 
+def preflight(args: argparse.Namespace) -> None:
+    """Before any work: the device is usable, the inputs exist, the outputs can be written."""
+    from ..backend import resolve_device  # noqa: PLC0415
+    from ..io.atomic import probe_writable  # noqa: PLC0415
+
+    if getattr(args, "device", None) is not None:
+        resolve_device(args.device)
+    for name in getattr(args, "inputs", ()):
+        values = getattr(args, name, None)
+        for value in [values] if isinstance(values, str) else values or ():
+            if not _input_exists(Path(value)):
+                raise MissingInputError(f"{value}: no such file or folder ({_option_name(name)})")
+    for name in getattr(args, "outputs", ()):
+        value = getattr(args, name, None)
+        if value:
+            probe_writable(value)
+
+
+def _input_exists(path: Path) -> bool:
+    """The path exists, or a file above it does (``file.h5/dataset``)."""
+    if path.exists():
+        return True
+    return any(parent.is_file() for parent in path.parents)
+
+
+def _option_name(dest: str) -> str:
+    return dest if dest in ("images", "input", "result", "project") else "--" + dest.replace("_", "-")
+
+
+def cli_wording(message: str, parser: argparse.ArgumentParser) -> str:
+    """Say ``--overwrite`` / ``--device cpu`` where the library says ``overwrite=True`` / ``device='cpu'``.
+
+    Only names that are options of the command are rewritten.
+    """
+    options = _long_options(parser)
+
+    def option(name: str) -> str | None:
+        flag = "--" + name.replace("_", "-")
+        return flag if flag in options else None
+
+    def flag_true(m: re.Match) -> str:
+        return option(m.group(1)) or m.group(0)
+
+    def flag_value(m: re.Match) -> str:
+        flag = option(m.group(1))
+        return f"{flag} {m.group(2) or m.group(3)}" if flag else m.group(0)
+
+    text = re.sub(r"\b([a-z][a-z_]*)=True\b", flag_true, message)
+    text = re.sub(r"\b([a-z][a-z_]*)=(?:'([^']*)'|(-?[0-9][0-9.e+-]*))", flag_value, text)
+    return re.sub(r"(--[a-z-]+) \(\1\)", r"\1", text)
+
+
+def _long_options(parser: argparse.ArgumentParser) -> set[str]:
+    found: set[str] = set()
+    for action in parser._actions:
+        found.update(o for o in action.option_strings if o.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _long_options(sub)
+    return found
+
+
+def _os_error(err: OSError) -> str:
+    where = err.filename or ""
+    reason = err.strerror or str(err)
+    return f"{where}: {reason}" if where else reason
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gputrack`` command; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a mistake already reported on one line
+        return int(done.code or 0)
     _configure_logging(args.verbose)
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
         parser.print_help()
         return 2
     try:
+        preflight(args)
         return int(func(args) or 0)
     except GputrackError as err:
-        print(f"gputrack: error: {one_line(str(err))}", file=sys.stderr)
+        print(f"gputrack: error: {one_line(cli_wording(str(err), parser))}", file=sys.stderr)
+        return 2
+    except OSError as err:  # the file system refused (disk full, permissions, a damaged file)
+        print(f"gputrack: error: {one_line(_os_error(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("gputrack: interrupted", file=sys.stderr)

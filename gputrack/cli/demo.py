@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_common
+from ._common import add_common, nonnegative, positive_count, seed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``demo`` parser."""
     p = sub.add_parser("demo", help="run the pipeline on the embedded synthetic data")
     add_common(p)
-    p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
-    p.add_argument("--frames", type=int, default=30)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--trees", type=int, default=50, help="trees of the pixel classifier")
-    p.add_argument("--min-size", type=int, default=20, help="smallest object in pixels")
-    p.add_argument("--appearance-cost", type=float, default=100.0, help="appearance = disappearance cost")
-    p.set_defaults(func=run)
+    p.add_argument("--out", default="out/demo", help="output folder")
+    p.add_argument("--frames", type=positive_count, default=30, help="frames of the synthetic time-lapse")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (data and forest)")
+    p.add_argument("--trees", type=positive_count, default=50, help="trees of the pixel classifier")
+    p.add_argument("--min-size", type=positive_count, default=20, help="smallest object in pixels")
+    p.add_argument("--appearance-cost", type=nonnegative, default=100.0,
+                   help="appearance = disappearance cost")
+    p.set_defaults(func=run, outputs=("out",))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--raw-axes", help="axes of the raw file (guessed when absent)")
     p.add_argument("--bdv-xml", help="mamut: use this BigDataViewer XML instead of writing one")
     p.add_argument("--ilastik-compat", action="store_true", help="ilastik's numbering and quirks")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, inputs=("result", "raw", "bdv_xml"), outputs=("out",))
 
 
 def run(args: argparse.Namespace) -> int:

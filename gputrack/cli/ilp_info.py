@@ -10,7 +10,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ilp-info", help="print what an ilastik .ilp project holds")
     p.add_argument("project", help="PROJECT.ilp")
     p.add_argument("--raw-data", nargs="+", help="raw data per lane, replacing the project's paths")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, inputs=("project", "raw_data"))
 
 
 def run(args: argparse.Namespace) -> int:

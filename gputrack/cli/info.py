@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``info`` parser."""
     p = sub.add_parser("info", help="versions, devices, free memory, backend of each stage")
     add_common(p, overwrite=False)
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=run)
 
 

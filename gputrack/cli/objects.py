@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from ._common import add_common, add_scheduler, block_shape, say
+from ._common import add_common, add_scheduler, block_shape, positive, positive_count, say, seed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,26 +19,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--features", nargs="+", help="feature names (default: all)")
     q.add_argument("--raw-names", action="store_true", help="our column names instead of ilastik's")
     add_scheduler(q)
-    q.add_argument("--block-size", type=int, nargs="+",
+    q.add_argument("--block-size", type=positive_count, nargs="+",
                    help="with --scheduler, one frame: blocks (y x or z y x) as tasks (default 4096 per axis)")
-    q.add_argument("--frames-per-task", type=int, default=1,
+    q.add_argument("--frames-per-task", type=positive_count, default=1,
                    help="with --scheduler and a time-lapse: frames per task (default 1)")
-    q.set_defaults(func=run_features)
+    q.set_defaults(func=run_features, inputs=("labels", "raw"), outputs=("out",))
     q = objects_sub.add_parser("train", help="train an object classifier from annotated objects")
     _object_inputs(q)
     q.add_argument("--annotations", required=True, help="CSV with columns t, label, class")
     q.add_argument("--out", required=True, help="classifier file (HDF5)")
     q.add_argument("--features", nargs="+", default=["count"], help="'count', 'division' or feature names")
-    q.add_argument("--trees", type=int, default=100)
-    q.add_argument("--seed", type=int, default=0)
-    q.set_defaults(func=run_train)
+    q.add_argument("--trees", type=positive_count, default=100, help="trees of the random forest")
+    q.add_argument("--seed", type=seed, default=0, help="random seed of the forest")
+    q.set_defaults(func=run_train, inputs=("labels", "raw", "annotations"), outputs=("out",))
     q = objects_sub.add_parser("predict", help="classify objects with a trained classifier")
     _object_inputs(q)
     q.add_argument("--classifier", required=True, help="file from 'gputrack objects train'")
     q.add_argument("--out", required=True, help="predictions table (CSV)")
     q.add_argument("--image", help="also paint the classes into the objects (PNG/TIFF/HDF5)")
     q.add_argument("--glasbey", action="store_true", help="PNG with Fiji's Glasbey LUT (default: grey)")
-    q.set_defaults(func=run_predict)
+    q.set_defaults(func=run_predict, inputs=("labels", "raw", "classifier"), outputs=("out", "image"))
 
 
 def _object_inputs(q: argparse.ArgumentParser) -> None:
@@ -47,7 +47,8 @@ def _object_inputs(q: argparse.ArgumentParser) -> None:
     q.add_argument("--raw", help="intensities: image or folder of frames")
     q.add_argument("--raw-axes", help="axes of the raw data (guessed when absent)")
     q.add_argument("--label-axes", help="axes of the labels (guessed when absent)")
-    q.add_argument("--scales", type=float, nargs="+", help="physical pixel size (z y x) or (y x)")
+    q.add_argument("--scales", type=positive, nargs="+",
+                   help="physical pixel size (z y x) or (y x) (default: 1 per axis)")
 
 
 def _read(args: argparse.Namespace) -> dict:
@@ -93,4 +94,7 @@ def run_predict(args: argparse.Namespace) -> int:
     )
     counts = predictions["class"].value_counts().sort_index().to_dict()
     say(args, f"{len(predictions)} objects classified {counts} -> {args.out}")
+    codes = predictions.attrs.get("class_codes")
+    if codes and args.image:
+        say(args, f"{args.image}: pixel values " + ", ".join(f"{v} = {c}" for c, v in codes.items()))
     return 0

@@ -6,7 +6,7 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from ._common import add_common, add_scheduler, block_shape, say
+from ._common import add_common, add_scheduler, block_shape, positive, positive_count, say, seed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,9 +21,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--features", nargs="+", help="'all' (default) or FEATURE=s1,s2 ...")
     q.add_argument("--axes", help="axes of the images (guessed when absent)")
     q.add_argument("--label-names", nargs="+", help="names of the classes 1, 2, ...")
-    q.add_argument("--trees", type=int, default=100)
-    q.add_argument("--seed", type=int, default=0)
-    q.set_defaults(func=run_train)
+    q.add_argument("--trees", type=positive_count, default=100, help="trees of the random forest")
+    q.add_argument("--seed", type=seed, default=0, help="random seed of the forest")
+    q.add_argument(
+        "--scale", type=positive, default=1.0,
+        help="train on the images resized by this factor (y, x; e.g. 0.2); the project records it "
+        "and 'pixel predict' uses it",
+    )
+    q.set_defaults(func=run_train, inputs=("images", "labels"), outputs=("out",))
     q = pixel_sub.add_parser("predict", help="classify images with a project file or an ilastik .ilp")
     add_common(q)
     q.add_argument("images", nargs="*", help="image files or folders (default with --ilp: its lanes)")
@@ -38,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--export",
         choices=("probabilities", "simple-segmentation", "uncertainty"),
         default="probabilities",
+        help="what to write: class probabilities, the most likely class, or the uncertainty",
     )
     q.add_argument(
         "--format", choices=("h5", "tif", "png", "zarr", "ome.zarr"), default="h5",
@@ -55,13 +61,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="PNG segmentation with this lookup table: ImageJ .lut (binary or text), CSV of class,r,g,b, "
         "or glasbey / glasbey_on_dark (default: none)",
     )
-    q.add_argument("--scale", type=float, default=1.0, help="resize factor before classification (e.g. 0.2)")
-    q.add_argument("--output-scale", choices=("input", "classified"), default="input")
     q.add_argument(
-        "--block-size", type=int, nargs="+", help="block shape (y x or z y x); default from memory"
+        "--scale", type=positive,
+        help="resize factor before classification (e.g. 0.2); default: the scale the project was "
+        "trained at (pixel train --scale); another scale is refused",
+    )
+    q.add_argument(
+        "--output-scale", choices=("input", "classified"), default="input",
+        help="size of the outputs with --scale: the input's or the classified (resized) one",
+    )
+    q.add_argument(
+        "--block-size", type=positive_count, nargs="+",
+        help="block shape (y x or z y x); default: from memory (1024 in 2D, 128 in 3D)",
     )
     q.add_argument("--axes", help="axes of the images (guessed when absent)")
-    q.set_defaults(func=run_predict)
+    q.set_defaults(func=run_predict, inputs=("images", "project", "ilp", "raw_data"), outputs=("out",))
 
 
 def feature_selection(values: Sequence[str] | None):
@@ -103,6 +117,7 @@ def run_train(args: argparse.Namespace) -> int:
         n_trees=args.trees,
         random_state=args.seed,
         device=args.device,
+        scale=args.scale,
         overwrite=args.overwrite,
     )
     clf = project.classifier

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_common, say
+from ._common import CHANNEL_HELP, add_common, count, fraction, nonnegative, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,17 +17,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dataset", help="dataset inside an HDF5/Zarr input")
     p.add_argument("--axes", help="axes of the input, e.g. tyxc (guessed when absent)")
-    p.add_argument("--method", choices=("simple", "hysteresis"), default="simple")
-    p.add_argument("--threshold", type=float, default=0.5, help="(low) threshold, inclusive")
-    p.add_argument("--high-threshold", type=float, default=0.8, help="core threshold for hysteresis")
+    p.add_argument("--method", choices=("simple", "hysteresis"), default="simple",
+                   help="one threshold, or hysteresis (cores above --high-threshold grown to --threshold)")
+    p.add_argument("--threshold", type=fraction, default=0.5, help="(low) threshold, inclusive")
+    p.add_argument("--high-threshold", type=fraction, default=0.8,
+                   help="core threshold for hysteresis, >= --threshold")
     p.add_argument(
-        "--sigma", type=float, nargs="+", default=[1.0], help="smoothing sigma, one or per axis (z y x)"
+        "--sigma", type=nonnegative, nargs="+", default=[1.0], help="smoothing sigma, one or per axis (z y x)"
     )
-    p.add_argument("--channel", type=int, default=0)
-    p.add_argument("--core-channel", type=int)
-    p.add_argument("--min-size", type=int, default=10)
-    p.add_argument("--max-size", type=int, default=1_000_000)
-    p.set_defaults(func=run)
+    p.add_argument("--channel", type=count,
+                   help=CHANNEL_HELP)
+    p.add_argument("--core-channel", type=count, help="hysteresis: channel of the cores (default: --channel)")
+    p.add_argument("--min-size", type=count, default=10, help="smallest object kept, in pixels")
+    p.add_argument("--max-size", type=count, default=1_000_000, help="largest object kept, in pixels")
+    p.set_defaults(func=run, inputs=("input",), outputs=("out",))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     )
     say(
         args,
-        f"segmented {args.input} ({done['shape']}, axes {done['axes']}) in {done['seconds']:.2f} s "
+        f"segmented {args.input} ({done['shape']}, axes {done['axes']}, channel {done['channel']}) "
+        f"in {done['seconds']:.2f} s "
         f"-> {done['out']}",
     )
     return 0

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_common, add_scheduler, say
+from ._common import (
+    CHANNEL_HELP,
+    add_common,
+    add_scheduler,
+    count,
+    fraction,
+    nonnegative,
+    positive,
+    positive_count,
+    say,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,36 +32,51 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--export", default="ctc", help=f"comma-separated formats: {format_names} (default ctc)"
     )
     p.add_argument("--gt", help="CTC ground-truth folder (NN_GT): print py-ctcmetrics scores")
-    p.add_argument("--solver", choices=("flow", "ilp"), default="flow")
+    p.add_argument("--solver", choices=("flow", "ilp"), default="flow",
+                   help="flow (fast, certified optimal where it can) or ilp (OR-Tools)")
     p.add_argument("--no-divisions", action="store_true", help="animal tracking: no divisions")
-    p.add_argument("--frames-per-split", type=int, help="solve windows of this many frames in parallel")
-    p.add_argument("--jobs", type=int, default=1, help="processes for --frames-per-split")
+    p.add_argument("--frames-per-split", type=positive_count,
+                   help="solve windows of this many frames in parallel (default: all frames at once)")
+    p.add_argument("--jobs", type=positive_count, default=1, help="processes for --frames-per-split")
     add_scheduler(p)
-    p.add_argument("--timeout", type=float, help="solver time limit in seconds (result + gap)")
+    p.add_argument("--timeout", type=positive,
+                   help="solver time limit in seconds (result + gap; default: none)")
     p.add_argument(
-        "--scales", type=float, nargs="+", help="pixel size (z y x) or (y x): distances are physical"
+        "--scales", type=positive, nargs="+",
+        help="pixel size (z y x) or (y x): distances are physical (default: 1 per axis)",
     )
-    p.add_argument("--max-objects", type=int, default=1, help="objects per merger (1 = no mergers)")
-    p.add_argument("--detection-weight", type=float, default=10.0)
-    p.add_argument("--division-weight", type=float, default=10.0)
-    p.add_argument("--transition-weight", type=float, default=10.0)
-    p.add_argument("--appearance-cost", type=float, default=500.0)
-    p.add_argument("--disappearance-cost", type=float, default=500.0)
-    p.add_argument("--border-width", type=float, default=10.0)
-    p.add_argument("--k-neighbors", type=int, default=3)
-    p.add_argument("--max-distance", type=float, default=200.0)
-    p.add_argument("--division-threshold", type=float, default=0.1)
-    p.add_argument("--transition-alpha", type=float, default=5.0)
+    p.add_argument("--max-objects", type=positive_count, default=1,
+                   help="objects per merger (1 = no mergers)")
+    p.add_argument("--detection-weight", type=nonnegative, default=10.0,
+                   help="weight of the detection energy")
+    p.add_argument("--division-weight", type=nonnegative, default=10.0, help="weight of the division energy")
+    p.add_argument("--transition-weight", type=nonnegative, default=10.0,
+                   help="weight of the transition (move) energy")
+    p.add_argument("--appearance-cost", type=nonnegative, default=500.0,
+                   help="cost of a track starting inside the image")
+    p.add_argument("--disappearance-cost", type=nonnegative, default=500.0,
+                   help="cost of a track ending inside the image")
+    p.add_argument("--border-width", type=nonnegative, default=10.0,
+                   help="appearing/disappearing within this distance of the border is free")
+    p.add_argument("--k-neighbors", type=positive_count, default=3, help="candidate successors per object")
+    p.add_argument("--max-distance", type=positive, default=200.0, help="longest move between frames")
+    p.add_argument("--division-threshold", type=fraction, default=0.1,
+                   help="division probability (0 to 1) below which no division is proposed")
+    p.add_argument("--transition-alpha", type=positive, default=5.0,
+                   help="distance scale of the transition probability exp(-d / alpha)")
     p.add_argument("--ilastik-compat", action="store_true", help="ilastik's quirks (unscaled distances, ...)")
     p.add_argument("--label-axes", help="axes of the label file (guessed when absent)")
     p.add_argument("--raw-axes", help="axes of the raw file (guessed when absent)")
     p.add_argument("--probability-axes", help="axes of the probabilities file (guessed when absent)")
-    p.add_argument("--threshold", type=float, default=0.5)
-    p.add_argument("--sigma", type=float, default=1.0)
-    p.add_argument("--channel", type=int, default=1, help="probability channel of the objects")
-    p.add_argument("--min-size", type=int, default=10)
-    p.add_argument("--max-size", type=int, default=1_000_000)
-    p.set_defaults(func=run)
+    p.add_argument("--threshold", type=fraction, default=0.5, help="with --probabilities: threshold")
+    p.add_argument("--sigma", type=nonnegative, default=1.0, help="with --probabilities: smoothing sigma")
+    p.add_argument("--channel", type=count,
+                   help="with --probabilities: " + CHANNEL_HELP)
+    p.add_argument("--min-size", type=count, default=10,
+                   help="with --probabilities: smallest object (pixels)")
+    p.add_argument("--max-size", type=count, default=1_000_000,
+                   help="with --probabilities: largest object (pixels)")
+    p.set_defaults(func=run, inputs=("labels", "raw", "probabilities", "gt"), outputs=("out",))
 
 
 def parameters(args: argparse.Namespace):

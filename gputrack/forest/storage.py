@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import InputError, MissingInputError, OutputExistsError
 from ..io.atomic import atomic_output
+from ..io.hdf5 import open_hdf5
 from .model import Forest, check_forest
 
 FORMAT = "gputrack-forest"
@@ -152,7 +153,7 @@ def load(source: str | os.PathLike | h5py.Group, *, name: str = "forest") -> For
     path = os.fspath(source)
     if not os.path.isfile(path):
         raise MissingInputError(f"{path}: forest file not found")
-    with h5py.File(path, "r") as fh:
+    with open_hdf5(path, "forest file") as fh:
         g = fh if fh.attrs.get("format") == FORMAT else fh.get(name)
         if g is None:
             raise MissingInputError(f"{path}: no forest group {name!r}")

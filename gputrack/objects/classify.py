@@ -181,6 +181,15 @@ def train(
     from .. import forest as gforest  # noqa: PLC0415
 
     columns = feature_columns(table, features)
+    known = pd.MultiIndex.from_frame(table[["t", "label"]].astype(np.int64))
+    asked = pd.MultiIndex.from_frame(labels[["t", "label"]].astype(np.int64))
+    unknown = asked[~asked.isin(known)]
+    if len(unknown):
+        shown = ", ".join(f"(t={t}, label={lab})" for t, lab in list(unknown)[:3])
+        raise InputError(
+            f"object classifier: {len(unknown)} annotated object(s) are not in the label image: {shown}"
+            f"{' ...' if len(unknown) > 3 else ''}; annotate objects that exist in the label frames"
+        )
     merged = table.merge(labels[["t", "label", "class"]], on=["t", "label"], how="inner")
     if merged.empty:
         raise InputError(
@@ -208,6 +217,12 @@ def predict(
     from .. import backend  # noqa: PLC0415
     from .. import forest as gforest  # noqa: PLC0415
 
+    missing = [c for c in classifier.columns if c not in table.columns]
+    if missing:
+        raise InputError(
+            f"object classifier: uses {len(missing)} feature(s) the table lacks ({', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''}); intensity features need the raw data (--raw)"
+        )
     X = feature_matrix(table, classifier.columns)
     proba = backend.to_host(gforest.predict_proba(classifier.forest, X, device=device)).astype(np.float64)
     out = pd.DataFrame({"t": table["t"].to_numpy(), "label": table["label"].to_numpy()})
@@ -282,5 +297,12 @@ def load_classifier(path: str | os.PathLike) -> ObjectClassifier:
         return ObjectClassifier(
             forest=gforest.load(f, name="forest"),
             columns=list(json.loads(f.attrs["columns"])),
-            classes=f["classes"][()],
+            classes=_decoded(f["classes"][()]),
         )
+
+
+def _decoded(classes: np.ndarray) -> np.ndarray:
+    """Class names stored as bytes (HDF5 strings) back to ``str``; numbers unchanged."""
+    if classes.dtype.kind in "SO":
+        return np.asarray([c.decode() if isinstance(c, bytes) else str(c) for c in classes], dtype=object)
+    return classes

@@ -18,6 +18,13 @@ every block is done is the partial file renamed onto the output (HDF5) or conver
 it (Zarr, TIFF, PNG, through :func:`gputrack.io.atomic_output`), so an output that exists
 is always complete.
 
+Batches resume: a folder batch records each finished output in ``.gputrack-batch.json``
+(the output's size and time, and a fingerprint of its input file, classifier and settings).
+A re-run skips an output whose record still matches (unchanged output, same input and
+settings), with or without ``overwrite``; ``overwrite`` redoes only outputs that do not
+match (other settings, changed input, or no record), and without it such an output stops
+the batch before any work.
+
 Resizing (QUINT's resize step): ``scale < 1`` area-averages the image's ``y, x`` axes
 on read (each output pixel is the mean of the input area it covers, fractional
 overlaps weighted), classifies at that size, and writes the result at the
@@ -32,7 +39,6 @@ import hashlib
 import json
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,7 +48,7 @@ import numpy as np
 from scipy import sparse
 
 from .. import backend
-from ..errors import InputError, MissingInputError
+from ..errors import InputError, MissingInputError, OutputExistsError
 from ..io import atomic_output, check_writable, make_axistags, open_image, write_image
 from ..io.lut import segmentation_palette
 from .classifier import (
@@ -239,9 +245,44 @@ def _open_partial(path: Path, fingerprint: str, shape, dtype, chunks, n_blocks) 
 
 
 def _progress(total: int, quiet: bool, desc: str):
-    from tqdm.auto import tqdm  # noqa: PLC0415
+    from ..progress import progress  # noqa: PLC0415
 
-    return tqdm(total=total, disable=quiet or not sys.stderr.isatty(), unit="block", desc=desc)
+    return progress(total, desc, quiet=quiet, unit="block")
+
+
+def _fingerprint(classifier, src, axes, export, block, scale, output_scale) -> str:
+    return json.dumps({
+        "input": str(getattr(src, "path", "array")), "input_shape": list(src.shape), "axes": axes,
+        "export": export, "block": list(block), "scale": float(scale), "output_scale": output_scale,
+        "classifier": classifier_digest(classifier),
+    }, sort_keys=True)
+
+
+BATCH_RECORD = ".gputrack-batch.json"
+
+
+def _file_stamp(path: Path) -> list[int]:
+    st = path.stat()
+    return [int(st.st_size), int(st.st_mtime_ns)]
+
+
+def _read_record(out_dir: Path) -> dict:
+    try:
+        data = json.loads((out_dir / BATCH_RECORD).read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_record(out_dir: Path, record: dict) -> None:
+    tmp = out_dir / f"{BATCH_RECORD}.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
+    os.replace(tmp, out_dir / BATCH_RECORD)
+
+
+def _batch_key(fingerprint: str, image: Path, glasbey: bool, lut: Any) -> str:
+    colours = hashlib.sha1(np.asarray(lut).tobytes()).hexdigest() if isinstance(lut, np.ndarray) else str(lut)
+    return json.dumps([fingerprint, _file_stamp(image), bool(glasbey), colours])
 
 
 # --------------------------------------------------------------------------- one file
@@ -350,11 +391,8 @@ def classify_file(
     dtype = output_dtype(classifier, export)
     grid = block_grid(base, block)
     index = {tuple((r.start, r.stop) for r in reg): i for i, reg in enumerate(grid)}
-    fingerprint = json.dumps({
-        "input": str(getattr(src, "path", "array")), "input_shape": list(src.shape), "axes": axes,
-        "export": export, "block": list(block), "scale": float(scale), "output_scale": output_scale,
-        "classifier": classifier_digest(classifier),
-    }, sort_keys=True)
+    fingerprint = _fingerprint(classifier, src, axes, export, block, scale, output_scale)
+    backend.resolve_device(device)  # no partial file for a device that is not there
     chunks = tuple(min(b, 512, n) for b, n in zip(block, base)) + shape[len(base):]
     part = partial_path(out)
     part.parent.mkdir(parents=True, exist_ok=True)
@@ -518,26 +556,61 @@ def classify_files(
     names = [output_name(p.stem, export, format) for p in paths]
     if len(set(names)) != len(names):
         raise InputError("two inputs have the same file stem: their outputs would collide; rename one")
-    for n in names:
-        check_writable(out_dir / n, overwrite)
-    total = 0
-    for p in paths:
+    from ..progress import note  # noqa: PLC0415
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder; a batch of images writes a folder")
+    record = _read_record(out_dir)
+    total, keys, todo = 0, [], []
+    for p, n in zip(paths, names):
         src = open_image(p, axes=axes)
-        _, _, _, base, block, _ = _plan(classifier, src, axes, export, scale, output_scale, block_size)
-        total += len(block_grid(base, block))
+        plan = _plan(classifier, src, axes, export, scale, output_scale, block_size)
+        _, found_axes, _, base, block, _ = plan
+        fingerprint = _fingerprint(classifier, src, found_axes, export, block, scale, output_scale)
+        key = _batch_key(fingerprint, p, glasbey, lut)
         src.close()
-    bar = _progress(total, quiet, f"{len(paths)} images")
-    outs = []
+        target = out_dir / n
+        entry = record.get(n)
+        done = target.is_file() or target.is_dir()
+        if done and entry and entry.get("key") == key and entry.get("stamp") == _stamp_of(target):
+            keys.append(None)  # finished by an earlier run with these settings: skip
+            continue
+        if done and not overwrite:
+            why = "made with other settings or another input" if entry else "not made by this batch"
+            raise OutputExistsError(
+                f"{target}: output exists ({why}); pass overwrite=True (--overwrite) to redo it"
+            )
+        keys.append(key)
+        todo.append(len(keys) - 1)
+        total += len(block_grid(base, block))
+    skipped = len(paths) - len(todo)
+    if skipped:
+        note(f"{skipped} of {len(paths)} images already done in {out_dir}, skipped", quiet=quiet)
+    bar = _progress(total, quiet, f"{len(todo)} images")
+    outs = [out_dir / n for n in names]
     try:
-        for p, n in zip(paths, names):
-            outs.append(classify_file(
+        for k, i in enumerate(todo):
+            p, n = paths[i], names[i]
+            classify_file(
                 classifier, p, out_dir / n, export=export, axes=axes, scale=scale, output_scale=output_scale,
                 glasbey=glasbey, block_size=block_size, device=device, overwrite=overwrite, progress=bar,
                 lut=lut, ngff_version=ngff_version,
-            ))
+            )
+            record = _read_record(out_dir)
+            record[n] = {"key": keys[i], "stamp": _stamp_of(out_dir / n)}
+            _write_record(out_dir, record)
+            note(f"[{k + 1}/{len(todo)}] {p.name} -> {n}", quiet=quiet)
     finally:
         bar.close()
     return outs
+
+
+def _stamp_of(path: Path) -> list[int]:
+    """Size and time of a file, or of the newest entry of a folder output (Zarr)."""
+    if path.is_dir():
+        stamps = [_file_stamp(q) for q in path.rglob("*") if q.is_file()]
+        return [sum(s[0] for s in stamps), max((s[1] for s in stamps), default=0)]
+    return _file_stamp(path)
 
 
 def write_result(

@@ -61,6 +61,12 @@ def read_labels(source: Any, *, dataset: str | None = None) -> np.ndarray:
     if isinstance(source, (str, os.PathLike)):
         from ..io import open_image  # noqa: PLC0415
 
+        if Path(source).suffix.lower() in (".jpg", ".jpeg"):
+            raise InputError(
+                f"{source}: JPEG is lossy, so class values change on saving (a 3 appears in a 0-2 "
+                "image); save the labels as PNG or TIFF"
+            )
+
         with open_image(Path(source), dataset=dataset) as src:
             arr = src.read()
             axes = src.axes
@@ -266,3 +272,40 @@ def training_samples(
     if names is None:
         raise InputError("labels contain no labelled pixels (all zero): label at least two classes")
     return np.concatenate(xs).astype(np.float32, copy=False), np.concatenate(ys), list(names)
+
+
+def scale_labels(labels: Any, axes: str, scale: float) -> np.ndarray:
+    """Sparse labels resized with their image (``y, x`` by ``scale``, as ``read_scaled`` does).
+
+    Each output pixel takes the class that covers most of its area among the labelled input
+    pixels (unlabelled pixels do not vote), so thin scribbles survive downsampling.
+
+    Examples
+    --------
+    >>> lab = np.zeros((4, 4), np.uint8); lab[0, 0] = 1; lab[3, 2:] = 2
+    >>> scale_labels(lab, "yx", 0.5).tolist()
+    [[1, 0], [0, 2]]
+    """
+    from .export import area_weights, scaled_shape  # noqa: PLC0415
+
+    arr = np.asarray(labels)
+    if scale == 1:
+        return arr
+    if not 0 < scale <= 1:
+        raise InputError(f"scale={scale}: expected 0 < scale <= 1")
+    iy, ix = axes.index("y"), axes.index("x")
+    out_shape = scaled_shape(arr.shape, axes, scale)
+    wy = area_weights(arr.shape[iy], out_shape[iy])
+    wx = area_weights(arr.shape[ix], out_shape[ix])
+    moved = np.moveaxis(arr, (iy, ix), (-2, -1))
+    flat = moved.reshape(-1, *moved.shape[-2:])
+    out = np.zeros((flat.shape[0], out_shape[iy], out_shape[ix]), arr.dtype)
+    best = np.zeros(out.shape, np.float64)
+    for k in np.unique(arr[arr != 0]):
+        for i, plane in enumerate(flat):
+            cover = wy @ (wx @ (plane == k).astype(np.float64).T).T
+            take = cover > best[i]
+            out[i][take] = k
+            best[i][take] = cover[take]
+    out = out.reshape(moved.shape[:-2] + out.shape[-2:])
+    return np.moveaxis(out, (-2, -1), (iy, ix))

@@ -37,6 +37,7 @@ import pandas as pd
 
 from ..errors import InputError, MissingInputError
 from ..io.atomic import atomic_output
+from ..io.hdf5 import open_hdf5
 from .energies import Energies
 from .graph import HypothesesGraph
 from .params import TrackingParameters
@@ -202,7 +203,7 @@ def load_result(path: str | os.PathLike) -> TrackingResult:
         raise MissingInputError(f"{path}: tracking result file not found")
     if not h5py.is_hdf5(path):
         raise InputError(f"{path}: not an HDF5 file; expected a tracking result (tracking_result.h5)")
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path, "tracking result") as f:
         version = f.attrs.get("format_version")
         if version is None or "solution" not in f:
             raise InputError(f"{path}: not a gputrack tracking result (no format_version / solution)")

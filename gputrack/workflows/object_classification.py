@@ -171,6 +171,8 @@ def predict_file(
 ):
     """Classify every object; write the predictions table ``out`` and optionally the painted ``image``.
 
+    Classes that are names (strings) are painted as ``1..K`` in the classifier's class
+    order; ``predictions.attrs["class_codes"]`` then maps each name to its value.
     Returns the predictions table (``t, label, class`` and probabilities).
     """
     from ..export import object_table_csv, write_object_predictions  # noqa: PLC0415
@@ -180,13 +182,20 @@ def predict_file(
     out = check_writable(out, overwrite)
     if image:
         check_writable(image, overwrite)
+        if Path(image).suffix.lower() in (".jpg", ".jpeg"):
+            raise InputError(f"--image {image}: JPEG is lossy (class values change); use .png or .tif")
     clf = load_classifier(classifier)
     table, label_array, axes = object_table(labels, raw, device=device, **read)
     predictions = predict(clf, table, device=device)
     merged = table.merge(predictions, on=["t", "label"])
     object_table_csv(out, merged, overwrite=overwrite)
     if image:
+        painted = predictions
+        if predictions["class"].dtype.kind not in "biu":
+            codes = {c: i + 1 for i, c in enumerate(clf.classes)}
+            painted = predictions.assign(**{"class": predictions["class"].map(codes).astype("int64")})
+            predictions.attrs["class_codes"] = {str(c): v for c, v in codes.items()}
         write_object_predictions(
-            image, label_array, predictions, glasbey=glasbey, axes=axes, overwrite=overwrite
+            image, label_array, painted, glasbey=glasbey, axes=axes, overwrite=overwrite
         )
     return predictions

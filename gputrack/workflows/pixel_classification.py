@@ -30,18 +30,23 @@ def train_files(
     n_trees: int = 100,
     random_state: int = 0,
     device: str = "auto",
+    scale: float = 1.0,
     overwrite: bool = False,
 ):
     """Train a pixel classifier on image files + sparse label files; write the project file.
 
-    Returns the :class:`gputrack.project.Project` written to ``out``.
+    ``scale < 1`` trains on the images and labels resized by it (``y, x``); the project
+    records the scale and ``predict_files`` predicts at it. Returns the
+    :class:`gputrack.project.Project` written to ``out``.
     """
+    from ..io.atomic import check_writable  # noqa: PLC0415
     from ..project import train_project  # noqa: PLC0415
 
     if len(images) != len(labels):
         raise InputError(
             f"{len(images)} images but {len(labels)} label files: give one label file per image"
         )
+    check_writable(out, overwrite)
     return train_project(
         out,
         list(images),
@@ -52,8 +57,39 @@ def train_files(
         n_trees=n_trees,
         random_state=random_state,
         device=device,
+        scale=scale,
         overwrite=overwrite,
     )
+
+
+def block_size_warning(classifier, block_size: Sequence[int] | None) -> str | None:
+    """A warning with an estimate when ``block_size`` is so small that halos dominate the work.
+
+    Each block computes its features over itself plus a halo on every side; the work relative
+    to one pass over the image is ``prod((b + 2 h) / b)``.
+    """
+    if not block_size:
+        return None
+    from ..features.blockwise import halo_for  # noqa: PLC0415
+
+    halo = halo_for(classifier.selection, spacing=classifier.spacing)[-len(block_size):]
+    factor = 1.0
+    for b, h in zip(block_size, halo):
+        factor *= (b + 2 * h) / b
+    if factor < 4:
+        return None
+    shown = " ".join(str(b) for b in block_size)
+    return (
+        f"--block-size {shown}: blocks of {shown} px with a feature halo of {max(halo)} px each "
+        f"do about {factor:.0f}x the work of one pass over the image; use 256 or more (default: from memory)"
+    )
+
+
+def _is_file_name(out: Path) -> bool:
+    from ..pixel.export import FORMATS  # noqa: PLC0415
+
+    suffix = out.suffix.lower().lstrip(".")
+    return suffix in FORMATS and (suffix == "zarr" or not out.is_dir())
 
 
 def predict_files(
@@ -68,7 +104,7 @@ def predict_files(
     axes: str | None = None,
     raw_data: Sequence[PathLike] | None = None,
     block_size: tuple[int, ...] | None = None,
-    scale: float = 1.0,
+    scale: float | None = None,
     output_scale: str = "input",
     glasbey: bool = False,
     device: str = "auto",
@@ -80,45 +116,63 @@ def predict_files(
 ) -> list[Path]:
     """Classify image files or folders with a project file or an ilastik ``.ilp``.
 
-    One image file and an ``out`` with a suffix writes that file; otherwise ``out`` is a
-    folder of ``{stem}_{Result}.{format}`` files. With ``scheduler`` (see
-    :mod:`gputrack.distributed`) the blocks of every image run as Dask tasks (same output).
-    Returns the paths written.
+    One image and an ``out`` with an output suffix (``.h5``, ``.tif``, ``.png``, ``.zarr``)
+    writes that file; otherwise ``out`` is a folder of ``{stem}_{Result}.{format}`` files (a
+    folder of images with a file name as ``out`` is refused). ``scale`` defaults to the
+    scale the project was trained at; another scale is refused (features would see objects
+    at another size). With ``scheduler`` (see :mod:`gputrack.distributed`) the blocks of
+    every image run as Dask tasks (same output). Returns the paths written.
     """
+    import logging  # noqa: PLC0415
+
+    from ..io.atomic import check_writable  # noqa: PLC0415
     from ..pixel import classify_file, classify_files, predict_ilp  # noqa: PLC0415
 
+    out = Path(out)
+    single = len(images) == 1 and (Path(images[0]).is_file() or Path(images[0]).suffix.lower() == ".zarr")
+    if _is_file_name(out) and images and not single:
+        raise InputError(
+            f"--out {out}: {'a folder' if len(images) == 1 else f'{len(images)} inputs'} of images "
+            "write one output each; give a folder as --out"
+        )
     if ilp:
         if scheduler:
             raise InputError("--scheduler is not available with --ilp yet; use --project, or no --scheduler")
-        if scale != 1.0:
+        if scale not in (None, 1.0):
             raise InputError(
                 "--scale is not available with --ilp (the project's features are defined at its scale)"
             )
-        return predict_ilp(
-            ilp,
-            list(images) or None,
-            out,
-            retrain=retrain,
-            export=export,
-            format=format,
-            axes=axes,
-            raw_data=list(raw_data) if raw_data else None,
-            block_shape=block_size,
-            device=device,
-            overwrite=overwrite,
-            glasbey=glasbey,
-            lut=lut,
-        )
+        if not _is_file_name(out):
+            return predict_ilp(
+                ilp, list(images) or None, out, retrain=retrain, export=export, format=format, axes=axes,
+                raw_data=list(raw_data) if raw_data else None, block_shape=block_size, device=device,
+                overwrite=overwrite, glasbey=glasbey, lut=lut,
+            )
+        return [_ilp_to_file(ilp, images, out, retrain=retrain, export=export, axes=axes, raw_data=raw_data,
+                             block_size=block_size, device=device, overwrite=overwrite, glasbey=glasbey,
+                             lut=lut)]
     if not project:
         raise InputError("give --project PROJECT.h5 (from 'gputrack pixel train') or --ilp PROJECT.ilp")
     if not images:
         raise InputError("no images to classify: pass image files or a folder")
     from ..project import load_project  # noqa: PLC0415
 
-    clf = load_project(project).classifier
-    out = Path(out)
-    first = Path(images[0]) if len(images) == 1 else None
-    one = first is not None and (first.is_file() or first.suffix.lower() == ".zarr") and bool(out.suffix)
+    loaded = load_project(project)
+    if scale is None:
+        scale = loaded.scale
+    elif abs(float(scale) - loaded.scale) > 1e-9:
+        raise InputError(
+            f"--scale {scale}: {project} was trained at scale {loaded.scale:g}; predicting at another "
+            f"scale changes what the features see (areas come out wrong). Omit --scale, or train at "
+            f"this scale with 'gputrack pixel train --scale {scale}'"
+        )
+    clf = loaded.classifier
+    warning = block_size_warning(clf, block_size)
+    if warning:
+        logging.getLogger("gputrack").warning(warning)
+    one = single and _is_file_name(out)
+    if one:
+        check_writable(out, overwrite)
     if scheduler:
         from .. import distributed  # noqa: PLC0415
 
@@ -131,18 +185,29 @@ def predict_files(
             return [distributed.classify_file(clf, images[0], out, **options)]
         return distributed.classify_files(clf, list(images), out, format=format, **options)
     options = dict(
-        export=export,
-        axes=axes,
-        scale=scale,
-        output_scale=output_scale,
-        glasbey=glasbey,
-        lut=lut,
-        block_size=block_size,
-        device=device,
-        overwrite=overwrite,
-        quiet=quiet,
-        ngff_version=ngff_version,
+        export=export, axes=axes, scale=scale, output_scale=output_scale, glasbey=glasbey, lut=lut,
+        block_size=block_size, device=device, overwrite=overwrite, quiet=quiet, ngff_version=ngff_version,
     )
     if one:
         return [classify_file(clf, images[0], out, **options)]
     return classify_files(clf, list(images), out, format=format, **options)
+
+
+def _ilp_to_file(ilp, images, out: Path, *, raw_data, **options) -> Path:
+    """An ilastik project's result for its one image (or lane) written to the file ``out``."""
+    import tempfile  # noqa: PLC0415
+
+    from ..io.atomic import check_writable  # noqa: PLC0415
+    from ..pixel import predict_ilp  # noqa: PLC0415
+
+    check_writable(out, options.pop("overwrite"))
+    fmt = out.suffix.lower().lstrip(".")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
+        raw = list(raw_data) if raw_data else None
+        written = predict_ilp(ilp, list(images) or None, tmp, format=fmt, overwrite=True, raw_data=raw,
+                              block_shape=options.pop("block_size"), **options)
+        if len(written) != 1:
+            raise InputError(f"--out {out}: the project has {len(written)} images; give a folder as --out")
+        os.replace(written[0], out)
+    return out

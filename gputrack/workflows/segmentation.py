@@ -2,6 +2,12 @@
 
 ilastik's ThresholdTwoLevels applet as a file-to-file step: read a sequence, smooth,
 threshold (simple or hysteresis), size filter, label, write.
+
+The channel rule (``channel=None``), the same for ``segment`` and ``track
+--probabilities``: a single-channel input (a mask, one probability map) uses channel 0; an
+input with two or more channels (pixel-classification probabilities) uses channel 1, the
+second class, since the first class is the background in ilastik's and gputrack's
+conventions (label 1 = background scribbles).
 """
 
 from __future__ import annotations
@@ -15,6 +21,33 @@ from .. import backend
 from ..errors import InputError
 
 PathLike = str | os.PathLike
+
+
+def default_channel(shape: tuple[int, ...], axes: str) -> int:
+    """The channel of the objects when none is given (see the module notes).
+
+    >>> default_channel((10, 10, 2), "yxc"), default_channel((10, 10), "yx")
+    (1, 0)
+    """
+    if "c" not in axes or shape[axes.index("c")] < 2:
+        return 0
+    return 1
+
+
+def check_finite(image: Any, what: str) -> None:
+    """Warn (one line) when ``image`` holds NaN or Inf values, which threshold as background."""
+    import logging  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+
+    arr = np.asarray(image)
+    if arr.dtype.kind == "f":
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            logging.getLogger("gputrack").warning(
+                "%s: %d NaN/Inf values (%.2g%% of the pixels) count as background",
+                what, bad, 100 * bad / arr.size,
+            )
 
 
 def write_labels(out: Path, labels: Any, axes: str, overwrite: bool) -> None:
@@ -47,7 +80,7 @@ def segment_file(
     threshold: float = 0.5,
     high_threshold: float = 0.8,
     sigma: float | tuple[float, ...] = 1.0,
-    channel: int = 0,
+    channel: int | None = None,
     core_channel: int | None = None,
     min_size: int = 10,
     max_size: int = 1_000_000,
@@ -56,14 +89,23 @@ def segment_file(
 ) -> dict:
     """Threshold and size-filter the image or frames at ``input``; write labels to ``out``.
 
-    Returns ``{"out", "shape", "axes", "seconds"}`` (``seconds`` of the thresholding).
+    ``channel=None`` follows the channel rule of the module notes. Returns ``{"out",
+    "shape", "axes", "channel", "seconds"}`` (``seconds`` of the thresholding).
     """
     from ..io.atomic import check_writable  # noqa: PLC0415
     from ..io.sequence import read_sequence  # noqa: PLC0415
     from ..segment import threshold as threshold_image  # noqa: PLC0415
 
+    if method == "hysteresis" and high_threshold < threshold:
+        raise InputError(
+            f"--high-threshold {high_threshold} is below --threshold {threshold}: hysteresis keeps "
+            "objects above the low threshold that reach the high one; expected high >= low"
+        )
     out = check_writable(out, overwrite)
     image, axes = read_sequence(input, dataset=dataset, axes=axes)
+    check_finite(image, str(input))
+    if channel is None:
+        channel = default_channel(image.shape, axes)
     t0 = time.perf_counter()
     labels = threshold_image(
         image,
@@ -80,4 +122,4 @@ def segment_file(
     )
     seconds = time.perf_counter() - t0
     write_labels(out, backend.to_host(labels), axes.replace("c", ""), overwrite)
-    return {"out": out, "shape": image.shape, "axes": axes, "seconds": seconds}
+    return {"out": out, "shape": image.shape, "axes": axes, "channel": channel, "seconds": seconds}

@@ -51,6 +51,23 @@ def ome_scales(path: PathLike | None) -> tuple[float, float, float] | None:
     return None if scales == (1.0, 1.0, 1.0) else scales
 
 
+def _scales_zyx(scales: Sequence[float] | None, ndim: int) -> tuple[float, ...] | None:
+    """``(z, y, x)`` pixel size from ``(y, x)`` (2D) or ``(z, y, x)``; InputError otherwise.
+
+    >>> _scales_zyx([0.5, 0.5], 2)
+    (1.0, 0.5, 0.5)
+    """
+    if scales is None:
+        return None
+    scales = tuple(float(s) for s in scales)
+    if len(scales) == 2 and ndim == 2:
+        return (1.0, *scales)
+    if len(scales) == 3:
+        return scales
+    want = "(y x) or (z y x)" if ndim == 2 else "(z y x)"
+    raise InputError(f"--scales: {len(scales)} values for {ndim}D frames; expected {want}")
+
+
 def track_files(
     out: PathLike,
     *,
@@ -69,7 +86,7 @@ def track_files(
     probability_axes: str | None = None,
     threshold: float = 0.5,
     sigma: float = 1.0,
-    channel: int = 1,
+    channel: int | None = None,
     min_size: int = 10,
     max_size: int = 1_000_000,
     device: str = "auto",
@@ -85,6 +102,7 @@ def track_files(
     physical pixel sizes. Writes the ``exports`` (format names, see :mod:`gputrack.export.formats`) and
     ``tracking_result.h5`` into the folder ``out``. Returns ``{"out", "result", "n_frames",
     "times", "scores"}`` (``scores``: py-ctcmetrics against ``gt`` when given, else ``None``).
+    ``channel=None`` follows the channel rule of :mod:`gputrack.workflows.segmentation`.
     """
     from ..export.formats import export_many, parse_formats  # noqa: PLC0415
     from ..io.atomic import atomic_output, check_writable  # noqa: PLC0415
@@ -109,8 +127,12 @@ def track_files(
         label_frames = read_frames_of(labels, label_axes)
     elif probabilities:
         from ..segment import threshold as threshold_image  # noqa: PLC0415
+        from .segmentation import check_finite, default_channel  # noqa: PLC0415
 
         prob, axes = read_sequence(probabilities, axes=probability_axes)
+        check_finite(prob, str(probabilities))
+        if channel is None:
+            channel = default_channel(prob.shape, axes)
         label_frames = threshold_image(
             prob,
             threshold=threshold,
@@ -126,6 +148,7 @@ def track_files(
         raise InputError("give --labels (label frames) or --probabilities (with --threshold)")
     raw_frames = read_frames_of(raw, raw_axes) if raw else None
     times["read"] = time.perf_counter() - t0
+    scales = _scales_zyx(scales, label_frames.ndim - 1)
 
     t0 = time.perf_counter()
     if scheduler:

@@ -22,6 +22,7 @@ import h5py
 import numpy as np
 
 from ...errors import InputError, MissingInputError
+from ..hdf5 import open_hdf5
 from .classifiers import (
     _OBJECT_CLASSIFIERS,
     ObjectClassifierInfo,
@@ -140,11 +141,7 @@ def read_ilp(
         raise InputError(f"{path}: not an ilastik project (not an HDF5 file)")
     overrides = _normalise_raw_data(raw_data)
     base = path.resolve().parent
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise InputError(f"{path}: cannot be read as HDF5, truncated or damaged? ({err})") from None
-    with f:
+    with open_hdf5(path, "ilastik project") as f:
         if "workflowName" not in f and "Input Data" not in f:
             raise InputError(f"{path}: HDF5 file is not an ilastik project (no workflowName / 'Input Data')")
         workflow = _value(f, "workflowName", "")
