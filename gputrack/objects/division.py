@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import backend
 from ..errors import InputError
 
 DEFAULT_DISTANCE = 9999.0
@@ -87,8 +88,9 @@ def division_features(
         ``Count`` and the ``ratio_features``; without ``labels_next`` also ``Coord<Minimum>_*``
         and ``Coord<Maximum>_*`` of the next frame.
     labels_next
-        Optional label image of frame ``t + 1`` (``y, x`` or ``z, y, x``; numpy) for
-        ilastik's exact candidate test.
+        Optional label image of frame ``t + 1`` (``y, x`` or ``z, y, x``; numpy, or cupy:
+        then the boxes are tested on the device and only the candidate table comes back)
+        for ilastik's exact candidate test.
     scales
         Physical pixel size ``(z, y, x)`` (or ``(y, x)``); default 1.
     ratio_features
@@ -165,19 +167,7 @@ def _candidates(centres: np.ndarray, table_next: pd.DataFrame, labels_next: Any,
     lo = np.round(centres).astype(np.int64) - half
     hi = lo + size
     if labels_next is not None:
-        lab = np.asarray(labels_next)
-        if lab.ndim != ndim:
-            raise InputError(f"labels_next: expected {ndim} dimensions, got shape {lab.shape}")
-        ids = table_next["label"].to_numpy()
-        pos = {int(v): j for j, v in enumerate(ids)}
-        out = np.zeros((len(centres), len(ids)), bool)
-        extent = lab.shape[::-1]  # x, y(, z)
-        for i in range(len(centres)):
-            sl = tuple(slice(max(int(lo[i, a]), 0), min(int(hi[i, a]), extent[a])) for a in range(ndim))[::-1]
-            for v in np.unique(lab[sl]):
-                if v and int(v) in pos:
-                    out[i, pos[int(v)]] = True
-        return out
+        return _candidates_in_boxes(labels_next, table_next["label"].to_numpy(np.int64), lo, hi)
     need = [f"Coord<{m}>_{a}" for m in ("Minimum", "Maximum") for a in range(ndim)]
     if any(c not in table_next.columns for c in need):
         raise InputError(
@@ -188,6 +178,34 @@ def _candidates(centres: np.ndarray, table_next: pd.DataFrame, labels_next: Any,
     bmax = table_next[[f"Coord<Maximum>_{a}" for a in range(ndim)]].to_numpy(float)
     lo_c = np.maximum(lo, 0)
     return np.all((bmin[None] < hi[:, None]) & (bmax[None] > lo_c[:, None]), axis=2)
+
+
+def _candidates_in_boxes(labels: Any, ids: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """(n_boxes, n_ids) booleans: object ``ids[j]`` has a pixel in box ``i`` (``lo``/``hi`` x, y(, z)).
+
+    Runs where ``labels`` lives (numpy or cupy); the label ids of each box are matched to
+    ``ids`` by a sorted search, and only the boolean table leaves the device.
+    """
+    xp = backend.namespace_of(labels)
+    lab = xp.asarray(labels)
+    ndim = lo.shape[1]
+    if lab.ndim != ndim:
+        raise InputError(f"labels_next: expected {ndim} dimensions, got shape {lab.shape}")
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = xp.asarray(ids[order])
+    column = xp.asarray(order)
+    out = xp.zeros((lo.shape[0], ids.size), dtype=bool)
+    extent = lab.shape[::-1]  # x, y(, z)
+    for i in range(lo.shape[0]):
+        box = tuple(slice(max(int(lo[i, a]), 0), min(int(hi[i, a]), extent[a])) for a in range(ndim))[::-1]
+        values = xp.unique(lab[box])
+        values = values[values != 0].astype(xp.int64)
+        if ids.size == 0 or values.size == 0:
+            continue
+        pos = xp.minimum(xp.searchsorted(sorted_ids, values), ids.size - 1)
+        found = sorted_ids[pos] == values
+        out[i, column[pos[found]]] = True
+    return backend.to_host(out)
 
 
 def sequence_division_features(tables: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:

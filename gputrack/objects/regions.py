@@ -212,6 +212,8 @@ def region_moments(labels: Any, values: Any | None, device: str | None = None) -
     if labels.ndim != 3:
         raise InputError(f"labels: expected a (z, y, x) volume, got shape {tuple(labels.shape)}")
     _nz, ny, nx = (int(s) for s in labels.shape)
+    if values is not None:
+        values = backend.to_device(values, dev)  # host values with device labels: copied once
     n_channels = 0 if values is None else int(values.shape[-1])
     if values is not None and tuple(values.shape[:3]) != tuple(labels.shape):
         raise InputError(

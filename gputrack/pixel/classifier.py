@@ -430,7 +430,8 @@ def predict(
     output: str = "probabilities",
     block_shape: Sequence[int] | None = None,
     device: str | None = "auto",
-) -> np.ndarray:
+    keep_on_device: bool = False,
+) -> Any:
     """Classify a whole image into memory (see :func:`predict_blocks` for large images).
 
     Parameters
@@ -440,12 +441,15 @@ def predict(
     output
         ``"probabilities"`` (float32, classes last), ``"simple-segmentation"`` (uint8
         class ids) or ``"uncertainty"`` (float32).
+    keep_on_device
+        On a GPU run, assemble the blocks on the device and return a cupy array (for the
+        next stage, e.g. the threshold); default: a numpy array.
 
     Returns
     -------
-    numpy.ndarray
+    array
         The image's non-channel axes in their order (plus the class axis for
-        probabilities).
+        probabilities); numpy, or cupy with ``keep_on_device`` on a GPU run.
 
     Examples
     --------
@@ -456,10 +460,13 @@ def predict(
     (40, 40, 2)
     """
     image, img_axes = as_image(image, axes)
-    out = np.empty(output_shape(classifier, image.shape, img_axes, output), output_dtype(classifier, output))
+    device = backend.resolve_device(device)
+    on_device = keep_on_device and device == "gpu"
+    xp = backend.array_module(device) if on_device else np
+    out = xp.empty(output_shape(classifier, image.shape, img_axes, output), output_dtype(classifier, output))
     for region, block in predict_blocks(
         classifier, image, axes=img_axes, export=output, block_shape=block_shape, device=device
     ):
-        out[region] = backend.to_host(block)
+        out[region] = block if on_device else backend.to_host(block)
     return out
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .. import backend
 from ..errors import InputError
 
 COORDS = ("z", "y", "x")
@@ -21,13 +22,14 @@ def detections_from_labels(
     """Build a detection table from per-frame label images.
 
     Centres are the means of the pixel coordinates of each label (bincount moments), in pixels;
-    2D frames give ``z = 0``.
+    2D frames give ``z = 0``. Frames on the GPU (cupy) are reduced there: only the
+    per-object rows come to the host.
 
     Parameters
     ----------
     label_frames : sequence of arrays or array
         One ``(y, x)`` or ``(z, y, x)`` integer label image per frame (0 = background), or a
-        stacked ``(t, y, x)`` / ``(t, z, y, x)`` array.
+        stacked ``(t, y, x)`` / ``(t, z, y, x)`` array; numpy or cupy.
     scales : (z, y, x) floats
         Physical size of a pixel; stored in ``df.attrs["scales"]`` and used by the graph.
     start : int
@@ -54,7 +56,8 @@ def detections_from_labels(
     cols: dict[str, list] = {k: [] for k in ("t", "label", "z", "y", "x", "size")}
     shape = None
     for i, frame in enumerate(frames):
-        lab = np.asarray(frame)
+        xp = backend.namespace_of(frame)
+        lab = xp.asarray(frame)
         if lab.ndim == 2:
             lab = lab[None]
         if lab.ndim != 3:
@@ -66,20 +69,21 @@ def detections_from_labels(
         elif lab.shape != shape:
             raise InputError(f"label frame {i}: shape {lab.shape} differs from the first frame's {shape}")
         flat = lab.ravel()
-        nz = np.flatnonzero(flat)
+        nz = xp.flatnonzero(flat)
         if nz.size == 0:
             continue
-        ids = flat[nz].astype(np.int64)
-        if ids.min() < 0:
+        ids = flat[nz].astype(xp.int64)
+        if int(ids.min()) < 0:
             raise InputError(f"label frame {i}: negative labels")
-        uniq, inv = np.unique(ids, return_inverse=True)
-        counts = np.bincount(inv).astype(np.float64)
-        zyx = np.unravel_index(nz, lab.shape)
-        cols["t"].append(np.full(uniq.size, start + i, np.int64))
-        cols["label"].append(uniq)
+        uniq, inv = xp.unique(ids, return_inverse=True)
+        inv = inv.ravel()
+        counts = xp.bincount(inv).astype(xp.float64)
+        zyx = xp.unravel_index(nz, lab.shape)
+        cols["t"].append(np.full(int(uniq.size), start + i, np.int64))
+        cols["label"].append(backend.to_host(uniq))
         for name, coord in zip(COORDS, zyx):
-            cols[name].append(np.bincount(inv, weights=coord.astype(np.float64)) / counts)
-        cols["size"].append(counts.astype(np.int64))
+            cols[name].append(backend.to_host(xp.bincount(inv, weights=coord.astype(xp.float64)) / counts))
+        cols["size"].append(backend.to_host(counts).astype(np.int64))
     data = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in cols.items()}
     df = pd.DataFrame(data)
     df["t"] = df["t"].astype(np.int64)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import backend
 from ..errors import InputError
 from . import mergers as _mergers
 from .detections import check_detections, detections_from_labels
@@ -33,12 +34,11 @@ from .track import track
 def _as_frames(frames, what: str) -> list[np.ndarray]:
     if frames is None:
         raise InputError(f"{what}: expected a sequence of frames, got None")
-    if isinstance(frames, np.ndarray):
+    if isinstance(frames, np.ndarray) or backend.device_of(frames) == "gpu":
         if frames.ndim < 3:
             raise InputError(f"{what}: expected (t, y, x) or (t, z, y, x) frames, got shape {frames.shape}")
         return list(frames)
-    out = [np.asarray(f) for f in frames]
-    return out
+    return [f if backend.device_of(f) == "gpu" else np.asarray(f) for f in frames]
 
 
 def check_sequence(label_frames, raw_frames=None) -> list[np.ndarray]:
@@ -183,9 +183,11 @@ def track_labels(
                           timeout=timeout, executor=executor)
     else:
         sol = track(det, params, solver=solver, timeout=timeout)
-    identities = frames
+    # label frames on the GPU stayed there for the detections; the result keeps host frames
+    # (identities for the exports), and merger resolution fits the mergers' pixels on the host
+    identities = [backend.to_host(f) for f in frames]
     if resolve_mergers and m > 1:
-        sol, identities = _mergers.resolve_mergers(sol, frames, params, start=start)
+        sol, identities = _mergers.resolve_mergers(sol, identities, params, start=start)
     sol.seconds = max(sol.seconds, time.perf_counter() - t0)
     lin = lineages(sol)
     d = sol.graph.detections

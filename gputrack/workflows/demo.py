@@ -26,6 +26,7 @@ def run_demo(
     out: str | os.PathLike = "out/demo",
     *,
     frames: int = 30,
+    shape: tuple[int, int] = (256, 256),
     seed: int = 0,
     trees: int = 50,
     min_size: int = 20,
@@ -66,7 +67,7 @@ def run_demo(
         return value
 
     with atomic_output(out, overwrite=overwrite, directory=True) as tmp:
-        data = timed("synthesise", synthetic_timelapse, n_frames=frames, seed=seed)
+        data = timed("synthesise", synthetic_timelapse, n_frames=frames, shape=tuple(shape), seed=seed)
         write_synthetic_ctc(tmp / "data", data)
         scribbled = [t for t in range(data.raw.shape[0]) if data.scribbles[t].any()]
         clf = timed(
@@ -81,7 +82,11 @@ def run_demo(
             random_state=seed,
             device=device,
         )
-        prob = timed("pixel predict", pixel.predict, clf, data.raw, axes="tyx", device=device)
+        # pixels stay on the device: probabilities, labels, object tables and detections are
+        # computed there; per-pixel arrays come to the host only to be written
+        prob = timed(
+            "pixel predict", pixel.predict, clf, data.raw, axes="tyx", device=device, keep_on_device=True
+        )
         write_image(tmp / "probabilities.h5", backend.to_host(prob), axes="tyxc")
         labels = timed(
             "segment",
@@ -94,11 +99,12 @@ def run_demo(
             axes="tyxc",
             device=device,
         )
-        labels = backend.to_host(labels)
+        del prob
         table = timed("objects", object_features, data.raw, labels, axes="tyx", device=device)
         object_table_csv(tmp / "objects.csv", table)
         params = TrackingParameters(appearance_cost=appearance_cost, disappearance_cost=appearance_cost)
         result = timed("track", track_labels, labels, data.raw, params=params)
+        labels = np.stack(result.label_frames)  # the host copy made for the exports
         t0 = time.perf_counter()
         res_dir = tmp / "data" / "01_RES"
         write_ctc(result, res_dir)
