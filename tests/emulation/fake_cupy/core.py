@@ -98,6 +98,7 @@ class DeviceMemory:
     peak: int = 0
     fail_at_least: int | None = None
     fail_times: int = 0
+    fail_where: Any = None
     failures: int = 0
     live: dict[int, Any] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -108,7 +109,12 @@ class DeviceMemory:
             if key in self.live:
                 return
             n = int(owner.nbytes)
-            if self.fail_at_least is not None and self.fail_times > 0 and n >= self.fail_at_least:
+            if (
+                self.fail_at_least is not None
+                and self.fail_times > 0
+                and n >= self.fail_at_least
+                and (self.fail_where is None or self.fail_where(owner))
+            ):
                 self.fail_times -= 1
                 self.failures += 1
                 raise OutOfMemoryError(n, self.used)
@@ -128,10 +134,13 @@ class DeviceMemory:
         with self.lock:
             self.peak = self.used
 
-    def fail_allocations(self, at_least: int, times: int = 1) -> None:
-        """Make the next ``times`` allocations of ``>= at_least`` bytes raise OutOfMemoryError."""
+    def fail_allocations(self, at_least: int, times: int = 1, where: Any = None) -> None:
+        """Make the next ``times`` allocations of ``>= at_least`` bytes raise OutOfMemoryError.
+
+        ``where(array) -> bool`` narrows them (e.g. to one shape: the allocation of one stage).
+        """
         with self.lock:
-            self.fail_at_least, self.fail_times = int(at_least), int(times)
+            self.fail_at_least, self.fail_times, self.fail_where = int(at_least), int(times), where
 
     @contextlib.contextmanager
     def limit(self, total: int):
@@ -145,7 +154,7 @@ class DeviceMemory:
 
     def clear_faults(self) -> None:
         with self.lock:
-            self.fail_at_least, self.fail_times, self.failures = None, 0, 0
+            self.fail_at_least, self.fail_times, self.failures, self.fail_where = None, 0, 0, None
 
 
 memory = DeviceMemory()
