@@ -311,3 +311,14 @@ def test_syncthreads_is_a_barrier(cuda_host):
         y = np.zeros_like(x)
         fn((4,), (64,), (x, y), shared_mem=64 * 4, schedule=schedule)
         np.testing.assert_array_equal(y, np.roll(x.reshape(4, 64), -1, axis=1).ravel())
+
+
+def test_ucontext_fibers_equal_fast_switch(cuda_host, monkeypatch):
+    """The portable ucontext build (GPUTRACK_EMULATION_FIBERS=ucontext) runs the same launches."""
+    vol = np.ascontiguousarray(ccl_volumes()["mask2d"])
+    fast = ccl_parent(cuda_host, vol, "random:1")[0]
+    monkeypatch.setenv(cuda_host.runtime.FIBERS_ENV, "ucontext")
+    slow, compress = ccl_parent(cuda_host, vol, "random:1")
+    np.testing.assert_array_equal(slow, fast)
+    np.testing.assert_array_equal(slow, twin_parent(vol))
+    assert compress.counters[7] >= vol.size  # every thread ran as a fiber

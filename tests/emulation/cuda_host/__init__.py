@@ -27,11 +27,16 @@ Scheduling, from ``GPUTRACK_EMULATION_SCHEDULE`` (read at each launch) or the
 
 Launches check bounds of accesses through pointer parameters and that atomics target an
 argument buffer or shared memory; shared memory starts as 0xff bytes (NaN / -1).
+Fibers are ucontext contexts; on x86-64 a stack switch of the callee-saved registers
+replaces ``swapcontext`` (whose signal-mask system calls made launches ~10x slower);
+``GPUTRACK_EMULATION_FIBERS=ucontext`` compiles the plain ucontext path.
 Compiled modules are cached by source hash in ``GPUTRACK_EMULATION_CACHE`` (default: a
 per-user folder in the temp dir); ``GPUTRACK_EMULATION_CXX`` selects the compiler.
 """
 
+from . import runtime
 from .runtime import (
+    FIBERS_ENV,
     SCHEDULE_ENV,
     ArgumentError,
     CompileError,
@@ -42,6 +47,7 @@ from .runtime import (
 )
 
 __all__ = [
+    "FIBERS_ENV",
     "SCHEDULE_ENV",
     "ArgumentError",
     "CompileError",
@@ -49,4 +55,5 @@ __all__ = [
     "LaunchError",
     "RawModule",
     "parse_schedule",
+    "runtime",
 ]

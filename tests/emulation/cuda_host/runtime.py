@@ -30,6 +30,7 @@ from .rewrite import rewrite_source, shims
 HERE = Path(__file__).resolve().parent
 HEADER = HERE / "cuda_host.h"
 SCHEDULE_ENV = "GPUTRACK_EMULATION_SCHEDULE"
+FIBERS_ENV = "GPUTRACK_EMULATION_FIBERS"  # "fast" (default: x86-64 stack switch) or "ucontext"
 
 #: yields in random mode: 1 in N pointer accesses, 1 in N read-modify-writes, 1 in N atomics
 YIELD_EVERY = {"mem": 4, "rmw": 2, "atomic": 2}
@@ -151,6 +152,11 @@ def build(code: str, options: tuple[str, ...] = (), exports: tuple[str, ...] = (
     )
     cxx = compiler()
     cmd = [cxx, *_host_flags(options), "-O1", "-shared", "-fPIC", "-fvisibility=hidden", f"-I{HERE}"]
+    fibers = os.environ.get(FIBERS_ENV, "fast").strip().lower()
+    if fibers not in ("fast", "ucontext"):
+        raise ValueError(f"{FIBERS_ENV}={fibers!r}: expected 'fast' or 'ucontext'")
+    if fibers == "ucontext":
+        cmd.append("-DGPT_UCONTEXT")
     key = hashlib.sha256(
         "\0".join([src, HEADER.read_text(), " ".join(cmd), _compiler_version(cxx)]).encode()
     ).hexdigest()[:24]
