@@ -45,7 +45,8 @@ from ..export.ilastik_export import cutout, export_files, normalize, output_path
 from ..io.atomic import check_writable
 from ..io.axes import transpose_axes
 from ..io.ilp import IlpProject, label_image, read_ilp
-from ..io.images import _split_container, open_image
+from ..io.ilp.lanes import _split_internal
+from ..io.images import open_image
 
 __all__ = ["DEFAULT_FILENAME_FORMAT", "export_settings", "export_sources", "nickname", "run_headless"]
 
@@ -100,14 +101,8 @@ def nickname(path: str) -> str:
     ('my_stack_', 'movie-volume-data', 'img.v2')
     """
     first = path.split(os.pathsep)[0]
-    inner = None
-    if not any(ch in first for ch in _GLOB):
-        try:
-            file, inner = _split_container(Path(first), None)
-        except (MissingInputError, InputError):
-            file = Path(first)
-    else:
-        file = Path(first)
+    file_part, inner = _split_internal(first.replace("\\", "/"))
+    file = Path(file_part)
     name = file.name
     for suffix in (".ome.tif", ".ome.tiff", ".ome.zarr"):
         if name.lower().endswith(suffix):
@@ -120,12 +115,7 @@ def nickname(path: str) -> str:
 
 
 def _dataset_dir(path: str) -> str:
-    first = path.split(os.pathsep)[0]
-    if not any(ch in first for ch in _GLOB):
-        try:
-            first = str(_split_container(Path(first), None)[0])
-        except (MissingInputError, InputError):
-            pass
+    first = _split_internal(path.split(os.pathsep)[0].replace("\\", "/"))[0]
     return str(Path(first).expanduser().resolve().parent)
 
 
