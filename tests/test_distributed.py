@@ -314,3 +314,56 @@ def test_cli_track_with_scheduler_equals_one_process(client, tmp_path, frames):
         assert parents["begin"].between(47, 53).any()  # a division at the first window border
     no_split = ["track", "--labels", str(masks), "--out", str(tmp_path / "x"), "--scheduler", "local:2"]
     assert main([*no_split, "--quiet"]) == 2
+
+
+def _big_tiled_tiff(path, n: int, tile: int = 512):
+    """A smooth ``n x n`` uint8 image written tile by tile (never whole in memory)."""
+    from scipy import ndimage
+
+    def tiles():
+        for i in range(n // tile):
+            for j in range(n // tile):
+                rng = np.random.default_rng(i * 100_003 + j)
+                t = ndimage.gaussian_filter(rng.random((tile, tile)), 6)
+                yield ((t - t.min()) / np.ptp(t) * 255).astype(np.uint8)
+
+    tifffile.imwrite(path, tiles(), shape=(n, n), dtype=np.uint8, tile=(tile, tile), bigtiff=True)
+    return path
+
+
+@pytest.mark.slow
+def test_16384_tiled_tiff_two_workers_one_killed_equals_one_process(client, classifier, tmp_path):
+    """The acceptance case: 16384^2, blocks of 1024 (256 tasks), one worker killed midway."""
+    path = _big_tiled_tiff(tmp_path / "huge.tif", 16384)
+    t0 = time.perf_counter()
+    ref = pixel.classify_file(classifier, path, tmp_path / "one.zarr", export="simple-segmentation",
+                              block_size=1024, device="cpu", quiet=True)
+    t_one = time.perf_counter() - t0
+    out = tmp_path / "dask.zarr"
+    done = out.with_name(f".{out.name}.partial.done.zarr")
+    result, killed = {}, []
+
+    def run():
+        result["path"] = gd.classify_file(classifier, path, out, client=client, export="simple-segmentation",
+                                          block_size=1024, device="cpu", quiet=True)
+
+    t0 = time.perf_counter()
+    th = threading.Thread(target=run)
+    th.start()
+    while th.is_alive() and not killed:
+        if done.exists() and int(np.count_nonzero(zarr.open_array(str(done), mode="r")[:])) >= 64:
+            pid = sorted(gd.worker_pids(client).values())[-1]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        time.sleep(0.2)
+    th.join(timeout=3600)
+    t_dask = time.perf_counter() - t0
+    assert killed and not th.is_alive()
+    a, b = zarr.open_array(str(ref), mode="r"), zarr.open_array(str(result["path"]), mode="r")
+    for lo in range(0, 16384, 4096):
+        assert np.array_equal(a[lo : lo + 4096], b[lo : lo + 4096])
+    client.wait_for_workers(2, timeout=120)
+    peaks = gd.peak_memory(client)
+    print(f"\n16384^2: one process {t_one:.1f} s, 2 workers (one killed) {t_dask:.1f} s, "
+          f"peak worker memory {max(peaks.values()) / 2**20:.0f} MiB")
+    assert max(peaks.values()) < 1.5 * 2**30

@@ -13,6 +13,7 @@ concatenate into exactly the graph of :func:`gputrack.tracking.graph.build_graph
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -58,8 +59,12 @@ def track_labels(
     if not frames_per_split or int(frames_per_split) < 1:
         raise InputError(f"frames_per_split={frames_per_split}: expected >= 1 for distributed tracking")
     with connect(scheduler, client=client, quiet=quiet) as c:
+        def windows(fn, jobs):  # the executor's map: one task per window, a bar of finished ones
+            futures = c.map(fn, list(jobs), pure=False)
+            return wait_all(c, futures, quiet=quiet, desc="windows", unit="window")
+
         return pipeline.track_labels(label_frames, raw_frames, frames_per_split=int(frames_per_split),
-                                     executor=c.get_executor(pure=False), **kwargs)
+                                     executor=SimpleNamespace(map=windows), **kwargs)
 
 
 def _pairs_task(pos: np.ndarray, t: np.ndarray, k: int, max_distance: float, link_all: bool, offset: int):

@@ -185,6 +185,8 @@ def write_ome_labels(
 ) -> Path:
     """Add a label image as ``labels/{name}`` of an existing OME-Zarr image (its version).
 
+    ``scales`` default to the image's pixel sizes.
+
     Examples
     --------
     >>> import tempfile, pathlib, numpy as np
@@ -208,6 +210,8 @@ def write_ome_labels(
     if np.dtype(labels.dtype).kind not in "biu":
         raise InputError(f"{path}: labels {name!r} must be integers, got {labels.dtype}")
     data, order = _ngff_order(labels, axes)
+    if scales is None:  # the image's pixel sizes
+        scales = {a: v for a, v in pixel_sizes(path).items() if a in order}
     n_levels = default_levels(data.shape, order) if levels is None else int(levels)
     write_labels(data, group, name=name, fmt=fmt, axes=list(order), scaler=None,
                  scale_factors=[2**i for i in range(1, n_levels)], scale=_spatial_scale(scales, order))
