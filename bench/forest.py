@@ -1,5 +1,8 @@
 """Benchmark: random-forest inference, gputrack (numba CPU twin, CUDA kernel) vs scikit-learn.
 
+On a GPU with ``nvforest-cu12`` installed, RAPIDS nvForest (the successor of cuML's FIL) is
+timed as the GPU peer on the same device-resident features (``nvforest_gpu_s``).
+
 A 100-tree forest grown to purity (ilastik's settings) on 49 pixel features of a synthetic
 image: a hidden smooth field split into 3 classes, observed through noise, with 7 filters at
 7 scales (Gaussian, gradient magnitude, Laplacian of Gaussian, difference of Gaussians,
@@ -33,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from gputrack import backend  # noqa: E402
 from gputrack import forest as gf  # noqa: E402
+from gputrack.forest import nvforest  # noqa: E402
 
 SCALES = (0.7, 1.0, 1.6, 3.5, 5.0, 10.0, 15.0)
 
@@ -166,6 +170,22 @@ def main() -> None:
                 gputrack_gpu_with_transfer_mpx_s=n / t_gpu_host / 1e6,
                 max_abs_diff_gpu_vs_cpu=float(np.abs(p_gpu - p_cpu).max()),
             )
+            if nvforest.available():  # the GPU peer: RAPIDS nvForest (cuML FIL's successor)
+                model = nvforest.load(rf, device="gpu")
+                nvforest.predict_proba(model, Xd[:1000])  # warm-up
+
+                def peer(Xd=Xd, model=model):
+                    out = nvforest.predict_proba(model, Xd)
+                    backend.synchronize("gpu")
+                    return out
+
+                t_nvf, p_nvf = timed(peer, repeat=5)
+                row.update(
+                    nvforest_gpu_s=t_nvf,
+                    nvforest_gpu_mpx_s=n / t_nvf / 1e6,
+                    gpu_speedup_vs_nvforest=t_nvf / t_gpu,
+                    max_abs_diff_vs_nvforest=float(np.abs(backend.to_host(p_nvf) - p_cpu).max()),
+                )
             del Xd
         if not args.no_sklearn:
             t_sk, c_sk, p_sk = timed_cpu(lambda X=X: rf.set_params(n_jobs=-1).predict_proba(X), args.repeat)
@@ -210,7 +230,8 @@ def main() -> None:
             "fit_s": t_fit,
             **stats,
         },
-        "peer": "scikit-learn RandomForestClassifier.predict_proba(n_jobs=-1)",
+        "peer": "scikit-learn RandomForestClassifier.predict_proba(n_jobs=-1)"
+        + ("; nvForest predict_proba on device" if gpu and nvforest.available() else ""),
         "results": rows,
     }
     out = Path(args.out)
