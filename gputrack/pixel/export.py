@@ -35,6 +35,7 @@ nearest neighbour.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -572,8 +573,14 @@ def classify_files(
         target = out_dir / n
         entry = record.get(n)
         done = target.is_file() or target.is_dir()
-        if done and entry and entry.get("key") == key and entry.get("stamp") == _stamp_of(target):
-            keys.append(None)  # finished by an earlier run with these settings: skip
+        if done and entry and entry.get("key") == key and (
+            entry.get("stamp") == _stamp_of(target)
+            or (entry.get("stamp") == "pending" and entry.get("before") != _stamp_of(target))
+        ):
+            # finished by an earlier run with these settings ("pending": interrupted between the
+            # output's rename and its record, and the output changed since; outputs only appear
+            # complete): skip
+            keys.append(None)
             continue
         if done and not overwrite:
             why = "made with other settings or another input" if entry else "not made by this batch"
@@ -588,9 +595,17 @@ def classify_files(
         note(f"{skipped} of {len(paths)} images already done in {out_dir}, skipped", quiet=quiet)
     bar = _progress(total, quiet, f"{len(todo)} images")
     outs = [out_dir / n for n in names]
+    created = not out_dir.exists()
+    finished = 0
     try:
         for k, i in enumerate(todo):
             p, n = paths[i], names[i]
+            target = out_dir / n
+            before = _stamp_of(target) if target.exists() else None
+            out_dir.mkdir(parents=True, exist_ok=True)
+            record = _read_record(out_dir)
+            record[n] = {"key": keys[i], "stamp": "pending", "before": before}
+            _write_record(out_dir, record)
             classify_file(
                 classifier, p, out_dir / n, export=export, axes=axes, scale=scale, output_scale=output_scale,
                 glasbey=glasbey, block_size=block_size, device=device, overwrite=overwrite, progress=bar,
@@ -599,7 +614,14 @@ def classify_files(
             record = _read_record(out_dir)
             record[n] = {"key": keys[i], "stamp": _stamp_of(out_dir / n)}
             _write_record(out_dir, record)
+            finished += 1
             note(f"[{k + 1}/{len(todo)}] {p.name} -> {n}", quiet=quiet)
+    except Exception:
+        if created and not finished:  # a failed first image leaves no record and no empty folder
+            (out_dir / BATCH_RECORD).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
     finally:
         bar.close()
     return outs
