@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.gputrack-installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,dev,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[test,dev,bench,napari]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -19,8 +19,9 @@ demo: $(STAMP)
 # then once more with seeded random block/atomic interleaving)
 GPU_SEED ?= 20261202
 test: $(STAMP)
-	GPUTRACK_EMULATION_SCHEDULE=serial $(BIN)/python -m pytest -q
+	GPUTRACK_EMULATION_SCHEDULE=serial $(BIN)/python -m pytest -q --ignore=tests/napari
 	GPUTRACK_EMULATION_SCHEDULE=random:$(GPU_SEED) $(BIN)/python -m pytest -q -m gpu
+	.ci/napari-tests $(BIN)/python
 
 test-gpu: $(STAMP)
 	$(BIN)/python -m pytest -q -m gpu

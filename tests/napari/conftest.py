@@ -1,0 +1,69 @@
+"""A real napari viewer for the plugin's tests (run under ``xvfb-run``: see ``.ci/napari-tests``).
+
+The tests skip without the ``napari`` extra or without a display. Screenshots go to
+``$GPUTRACK_SCREENSHOTS`` when set (the README's pictures), else to the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+napari = pytest.importorskip("napari", reason="the napari extra is not installed (pip install '.[napari]')")
+if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    pytest.skip("no display: run the napari tests under xvfb-run (.ci/napari-tests)", allow_module_level=True)
+
+MANIFEST = Path(__file__).resolve().parents[2] / "gputrack" / "napari" / "napari.yaml"
+
+
+@pytest.fixture(scope="session")
+def plugin():
+    """The plugin's manifest, registered with npe2 (also when gputrack is not pip-installed here)."""
+    from npe2 import PluginManager, PluginManifest
+
+    pm = PluginManager.instance()
+    if "gputrack" not in pm:
+        pm.register(PluginManifest.from_file(MANIFEST))
+    return pm.get_manifest("gputrack")
+
+
+@pytest.fixture
+def viewer(plugin):
+    v = napari.Viewer(show=True)
+    v.window._qt_window.resize(1400, 900)
+    yield v
+    v.close()
+
+
+def wait_until(condition, timeout: float = 60.0) -> None:
+    """Process Qt events until ``condition()`` is true (worker threads report through them)."""
+    from qtpy.QtWidgets import QApplication
+
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError("condition not met in time")
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def screenshot(tmp_path):
+    """``screenshot(viewer, name)`` writes the whole window to ``NAME.png`` and returns its path."""
+    folder = Path(os.environ.get("GPUTRACK_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def take(v, name: str) -> Path:
+        from qtpy.QtWidgets import QApplication
+
+        for _ in range(5):
+            QApplication.processEvents()
+        path = folder / f"{name}.png"
+        v.screenshot(path=str(path), canvas_only=False, flash=False)
+        return path
+
+    return take
