@@ -83,7 +83,9 @@ def labelled_pairs(images: Sequence[Any], scribbles: Sequence[Any]) -> list[tupl
     for img, scr in zip(images, scribbles):
         scr = np.asarray(scr)
         if scr.shape != np.shape(img)[: scr.ndim]:
-            raise InputError(f"scribbles of shape {scr.shape} do not fit their image of shape {np.shape(img)}")
+            raise InputError(
+                f"scribbles of shape {scr.shape} do not fit their image of shape {np.shape(img)}"
+            )
         if scr.any():
             pairs.append((img, scr))
     return pairs

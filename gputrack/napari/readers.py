@@ -152,5 +152,6 @@ def read_ilp_layers(path: Any) -> list[LayerData]:
             if labels.any():
                 dims = dict(zip(lab_axes, labels.shape))
                 keep_l = "".join(a for a in lab_axes if dims[a] > 1 or a in "yx")
-                layers.append((labels.reshape([dims[a] for a in keep_l]), {"name": f"{name} labels"}, "labels"))
+                shown = labels.reshape([dims[a] for a in keep_l])
+                layers.append((shown, {"name": f"{name} labels"}, "labels"))
     return layers

@@ -1,0 +1,99 @@
+"""Tracking dock widget: automatic (conservation) or animal tracking with ilastik's panel, lineage view."""
+
+from __future__ import annotations
+
+import numpy as np
+from napari.layers import Image, Labels
+from qtpy.QtGui import QImage, QPixmap
+from qtpy.QtWidgets import QComboBox, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
+
+from ..objects import as_int_labels
+from ..tracks import PANEL, lineage_image, panel_parameters, result_layers, summary
+from ._common import start_worker, user_action
+from ._layout import LayerPicker, checkbox, form, spin
+
+
+class TrackingWidget(QWidget):
+    """Conservation tracking of a labels layer (time first) -> tracked labels + Tracks layer."""
+
+    def __init__(self, napari_viewer, parent=None):
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.result = None
+        self.labels_picker = LayerPicker(napari_viewer, Labels)
+        self.raw_picker = LayerPicker(napari_viewer, Image)
+        self.mode = QComboBox()
+        self.mode.addItems(["automatic (divisions)", "animal (no divisions)"])
+        self.solver = QComboBox()
+        self.solver.addItems(["flow", "ilp"])
+        self.timeout = spin(0.0, 0.0, 1e6, decimals=1)
+        self.params = {}
+        for key, label, default, kind in PANEL:
+            box = spin(default, 0, 1e6) if kind is int else spin(default, 0.0, 1e9, decimals=3)
+            self.params[key] = (label, box)
+        self.compat = checkbox("ilastik's quirks (unscaled distances)")
+        self.status = QLabel("")
+        self.lineage = QLabel()
+        scroll = QScrollArea()
+        scroll.setWidget(self.lineage)
+        scroll.setMinimumHeight(160)
+        run = QPushButton("Track")
+        run.clicked.connect(lambda: self.run())
+        layout = QVBoxLayout(self)
+        layout.addLayout(form([("objects", self.labels_picker), ("raw", self.raw_picker),
+                               ("workflow", self.mode), ("solver", self.solver),
+                               ("timeout (s, 0 = none)", self.timeout)]
+                              + [(label, box) for label, box in self.params.values()]))
+        layout.addWidget(self.compat)
+        layout.addWidget(run)
+        layout.addWidget(self.status)
+        layout.addWidget(QLabel("Lineage"))
+        layout.addWidget(scroll)
+
+    def parameters(self):
+        """The TrackingParameters set in the panel."""
+        values = {key: box.value() for key, (_, box) in self.params.items()}
+        values["ilastik_compat"] = self.compat.isChecked()
+        return panel_parameters(values, animal=self.mode.currentIndex() == 1)
+
+    def compute(self):
+        """Track the chosen labels (runs in a worker); returns the layer data."""
+        from ...tracking.pipeline import track_labels  # noqa: PLC0415
+
+        labels = as_int_labels(self.labels_picker.layer().data)
+        if labels.ndim < 3:
+            raise ValueError("tracking needs a time axis: the labels layer is 2D")
+        raw_layer = self.raw_picker.layer()
+        raw = None
+        if raw_layer is not None and raw_layer.data.shape == labels.shape:
+            raw = np.asarray(raw_layer.data)
+        timeout = self.timeout.value() or None
+        return track_labels(labels, raw, params=self.parameters(), solver=self.solver.currentText(),
+                            timeout=timeout)
+
+    @user_action
+    def run(self):
+        """Track in a worker; show the tracked labels, the Tracks layer and the lineage."""
+        if self.labels_picker.layer() is None:
+            raise ValueError("choose a labels layer of objects (time first)")
+        return start_worker(self.compute, desc="tracking", on_return=self.show_result)
+
+    def show_result(self, result) -> None:
+        self.result = result
+        for data, kwargs, kind in result_layers(result):
+            name = kwargs["name"]
+            if name in self.viewer.layers:
+                self.viewer.layers.remove(name)
+            self.viewer.add_layer(_layer(data, kwargs, kind))
+        rgb = np.ascontiguousarray(lineage_image(result.lineage))
+        h, w, _ = rgb.shape
+        self._lineage_rgb = rgb
+        self.lineage.setPixmap(QPixmap.fromImage(QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888)))
+        self.lineage.adjustSize()
+        self.status.setText(summary(result))
+
+
+def _layer(data, kwargs, kind):
+    from napari.layers import Layer  # noqa: PLC0415
+
+    return Layer.create(data, kwargs, kind)
