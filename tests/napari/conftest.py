@@ -13,9 +13,25 @@ from pathlib import Path
 
 import pytest
 
-napari = pytest.importorskip("napari", reason="the napari extra is not installed (pip install '.[napari]')")
-if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-    pytest.skip("no display: run the napari tests under xvfb-run (.ci/napari-tests)", allow_module_level=True)
+
+def _why_not() -> str | None:
+    try:
+        import napari  # noqa: F401
+    except ImportError:
+        return "the napari extra is not installed (pip install '.[napari]')"
+    display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    if sys.platform.startswith("linux") and not display:
+        return "no display: run the napari tests under xvfb-run (.ci/napari-tests)"
+    return None
+
+
+SKIP_REASON = _why_not()
+
+
+def require_viewer() -> None:
+    """Skip the calling test module when no napari viewer can open (call it before importing napari)."""
+    if SKIP_REASON:
+        pytest.skip(SKIP_REASON, allow_module_level=True)
 
 MANIFEST = Path(__file__).resolve().parents[2] / "gputrack" / "napari" / "napari.yaml"
 
@@ -33,6 +49,8 @@ def plugin():
 
 @pytest.fixture
 def viewer(plugin):
+    import napari
+
     v = napari.Viewer(show=True)
     v.window._qt_window.resize(1400, 900)
     yield v

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from .conftest import require_viewer
+
+require_viewer()
+
 import numpy as np
 import pandas as pd
 import pytest
