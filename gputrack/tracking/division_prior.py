@@ -19,6 +19,7 @@ def geometric_division_probability(
     params: TrackingParameters | None = None,
     *,
     floor: float = SIZE_FLOOR,
+    offsets: np.ndarray | None = None,
 ) -> np.ndarray:
     """Division probability of each detection from its two nearest linked successors c1, c2.
 
@@ -53,6 +54,9 @@ def geometric_division_probability(
     params : TrackingParameters, optional
     floor : float
         P of a mother whose daughters lie exactly opposite when the size cues say "no".
+    offsets : (n, 3) float64, optional
+        The motion model of the graph (:func:`build_graph`): sides are judged around the
+        mother's predicted position.
 
     Returns
     -------
@@ -67,7 +71,7 @@ def geometric_division_probability(
     """
     params = params or TrackingParameters()
     if graph is None:
-        graph = build_graph(detections, params)
+        graph = build_graph(detections, params, offsets=offsets)
     df = graph.detections
     n = graph.n_nodes
     prob = np.zeros(n)
@@ -81,7 +85,8 @@ def geometric_division_probability(
     count = np.bincount(src, minlength=n)
     mothers = np.flatnonzero(count >= 2)
     c1, c2 = dst[first[mothers]], dst[first[mothers] + 1]
-    v1, v2 = pos[c1] - pos[mothers], pos[c2] - pos[mothers]
+    centre = pos[mothers] if offsets is None else pos[mothers] + np.asarray(offsets, np.float64)[mothers]
+    v1, v2 = pos[c1] - centre, pos[c2] - centre
     n1, n2 = np.linalg.norm(v1, axis=1), np.linalg.norm(v2, axis=1)
     # a successor exactly at the mother's centre lies on no side of it: no evidence (cos 1)
     moved = n1 * n2 > 0

@@ -177,7 +177,9 @@ def compute_energies(
       the node has at least two outgoing links;
     - appearance ``w_app * [0, m, ..., m]`` with the border multiplier m (0 in the first frame),
       disappearance likewise (0 in the last frame);
-    then every vector except division is convexified.
+    then every vector except division is convexified. With ``params.keep_detections`` the
+    "no object" state of a detection costs more than its own appearance + detection +
+    disappearance, so that no optimum switches it off.
 
     Parameters
     ----------
@@ -224,6 +226,11 @@ def compute_energies(
     states = np.minimum(np.arange(m + 1), 1)[None, :].astype(np.float64)
     app = convexify(params.appearance_cost * m_app[:, None] * states, eps) if n else np.zeros((0, m + 1))
     dis = convexify(params.disappearance_cost * m_dis[:, None] * states, eps) if n else np.zeros((0, m + 1))
+
+    if params.keep_detections and n:
+        # off costs more than appearing, existing and disappearing alone: an optimum keeps it
+        det[:, 0] = np.maximum(det[:, 0], det[:, 1] + app[:, 1] + dis[:, 1] + 1.0)
+        det = convexify(det, eps)
 
     div = np.zeros((n, 2))
     allowed = np.zeros(n, bool)

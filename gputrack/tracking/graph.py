@@ -62,6 +62,7 @@ def build_graph(
     params: TrackingParameters | None = None,
     *,
     scales: Sequence[float] | None = None,
+    offsets: np.ndarray | None = None,
 ) -> HypothesesGraph:
     """Link each detection to its k nearest neighbours in the next frame, and back (spec §4.3).
 
@@ -80,6 +81,10 @@ def build_graph(
     params : TrackingParameters, optional
     scales : (z, y, x), optional
         Pixel size; defaults to ``detections.attrs["scales"]`` or ones.
+    offsets : (n, 3) float64, optional
+        A motion model: the predicted displacement of each detection (rows in ``(t, label)``
+        order, physical units) to the next frame. Neighbours are searched around, and link
+        lengths measured from, the predicted position (:mod:`gputrack.tracking.motion`).
 
     Returns
     -------
@@ -103,6 +108,9 @@ def build_graph(
     k = int(params.k_neighbors)
     if params.with_divisions and k < 2:
         k = 2
-    src, dst = frame_pair_knn(pos, t, k, params.max_distance, params.ilastik_compat)
-    dist = np.linalg.norm(pos[src] - pos[dst], axis=1) if src.size else np.zeros(0)
+    if offsets is not None:
+        offsets = np.asarray(offsets, np.float64).reshape(len(df), 3)
+    src, dst = frame_pair_knn(pos, t, k, params.max_distance, params.ilastik_compat, offsets)
+    moved = pos[src] if offsets is None else pos[src] + offsets[src]
+    dist = np.linalg.norm(moved - pos[dst], axis=1) if src.size else np.zeros(0)
     return HypothesesGraph(df, t, pos, src, dst, dist, scales)

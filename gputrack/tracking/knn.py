@@ -166,7 +166,7 @@ def _pair_links(pa, pb, k, r2, link_all, src, dst, w, a0, b0):
 
 
 @numba.njit(cache=True)
-def _links(pos, starts, ends, consecutive, k, max_distance, link_all):
+def _links(pos, off, starts, ends, consecutive, k, max_distance, link_all):
     n_pairs = consecutive.size
     cap = np.zeros(n_pairs + 1, np.int64)
     for f in range(n_pairs):
@@ -181,7 +181,7 @@ def _links(pos, starts, ends, consecutive, k, max_distance, link_all):
     for f in range(n_pairs):
         if consecutive[f]:
             a0, a1, b0, b1 = starts[f], ends[f], starts[f + 1], ends[f + 1]
-            end = _pair_links(pos[a0:a1], pos[b0:b1], k, r2, link_all, src, dst, cap[f], a0, b0)
+            end = _pair_links(pos[a0:a1] + off[a0:a1], pos[b0:b1], k, r2, link_all, src, dst, cap[f], a0, b0)
             count[f] = end - cap[f]
     total = count.sum()
     out_src = np.empty(total, np.int64)
@@ -195,7 +195,12 @@ def _links(pos, starts, ends, consecutive, k, max_distance, link_all):
 
 
 def frame_pair_knn(
-    pos: np.ndarray, t: np.ndarray, k: int, max_distance: float, link_all: bool = False
+    pos: np.ndarray,
+    t: np.ndarray,
+    k: int,
+    max_distance: float,
+    link_all: bool = False,
+    offsets: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Links between consecutive frames: each point's k nearest in the next frame, and back.
 
@@ -214,6 +219,9 @@ def frame_pair_knn(
     link_all : bool
         ilastik's quirk: when the target frame has at most k points, link to all of them
         regardless of distance.
+    offsets : (n, 3) float64, optional
+        Predicted displacement of each point to the next frame: the neighbours of a point of
+        frame f are searched around ``pos + offsets`` in frame f + 1 (a motion model).
 
     Returns
     -------
@@ -235,4 +243,5 @@ def frame_pair_knn(
     if consecutive.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     starts = starts.astype(np.int64)
-    return _links(pos, starts, ends, consecutive, int(k), float(max_distance), bool(link_all))
+    off = np.zeros_like(pos) if offsets is None else np.ascontiguousarray(offsets, np.float64)
+    return _links(pos, off, starts, ends, consecutive, int(k), float(max_distance), bool(link_all))

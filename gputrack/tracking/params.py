@@ -43,6 +43,10 @@ class TrackingParameters:
     division_probability : float or None
         Division probability used when the table carries no ``div_prob`` column; None (default)
         means no detection may divide unless ``div_prob`` is given.
+    keep_detections : bool
+        Every detection carries at least one object: switching it off ("false detection") costs
+        more than any track through it, so the optimum keeps it. What a label image given as
+        input means without a count classifier (:func:`gputrack.tracking.track_labels`).
     ilastik_compat : bool
         Reproduce ilastik's quirks: linking distances on unscaled pixel centres and "link all
         targets when the next frame has <= k objects". Off by default (distances are physical).
@@ -64,6 +68,7 @@ class TrackingParameters:
     transition_alpha: float = 5.0
     detection_probability: float = 0.99
     division_probability: float | None = None
+    keep_detections: bool = False
     ilastik_compat: bool = False
     epsilon: float = 1e-6
 

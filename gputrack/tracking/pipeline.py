@@ -25,7 +25,9 @@ from ..errors import InputError
 from . import mergers as _mergers
 from .detections import check_detections, detections_from_labels
 from .division_prior import geometric_division_probability
+from .estimate import estimate_parameters
 from .lineage import lineages
+from .motion import neighbourhood_offsets, relative_energy
 from .params import TrackingParameters
 from .result import TrackingResult
 from .track import track
@@ -107,6 +109,10 @@ def track_labels(
     division_probabilities: pd.DataFrame | np.ndarray | None = None,
     start: int = 0,
     executor: Any = None,
+    estimate: bool | None = None,
+    fixed: Sequence[str] = (),
+    motion: str | None = None,
+    keep_detections: bool | None = None,
 ) -> TrackingResult:
     """Track the objects of a label sequence: detections, priors, graph, solve, mergers, lineages.
 
@@ -118,7 +124,10 @@ def track_labels(
         The raw images; only checked against the labels (same number of frames, same spatial
         shape) so that a mismatched pair of folders is caught before tracking.
     params : TrackingParameters, optional
-        ilastik GUI defaults when omitted.
+        Used as given. Omitted: ilastik's GUI weights with the data-driven defaults — labels
+        trusted, α / border width / appearance and disappearance costs estimated, the drift
+        motion model when it lowers the energy (see ``estimate``, ``motion``,
+        ``keep_detections``).
     solver : {"flow", "ilp"}
     scales : (z, y, x) pixel size; every tracking distance is physical.
     frames_per_split : int, optional
@@ -143,11 +152,27 @@ def track_labels(
         Time of the first frame.
     executor : concurrent.futures.Executor, optional
         Solves the frames-per-split windows (e.g. a Dask client's ``get_executor()``).
+    estimate : bool, optional
+        Estimate α, the border width and the appearance/disappearance costs from the detections
+        (:func:`gputrack.tracking.estimate.estimate_parameters`). Default: only when ``params``
+        is omitted.
+    fixed : names of estimated parameters to keep as ``params`` gives them (what a user set).
+    motion : {"auto", "none", "drift"}, optional
+        Transition model. "drift" re-solves with neighbourhood-consistent displacements from the
+        first solution (:mod:`gputrack.tracking.motion`), "auto" keeps that re-solve only when
+        it lowers the energy. Default: "auto" when ``params`` is omitted (and no
+        ``frames_per_split``), else "none".
+    keep_detections : bool, optional
+        Every labelled object is real (``params.keep_detections``). Default: ``params``' value;
+        with ``params`` omitted, True unless count probabilities or mergers (``max_objects >
+        1``, whose size prior may call an object false) are given.
 
     Returns
     -------
     TrackingResult
+        ``result.estimated`` reports the estimated parameters and the motion model used.
     """
+    defaults = params is None
     params = params or TrackingParameters()
     if timeout is not None and not timeout > 0:
         raise InputError(f"timeout must be a positive number of seconds, got {timeout}")
@@ -157,6 +182,17 @@ def track_labels(
         raise InputError(f"label frames: no objects in any of the {len(frames)} frames")
     det = check_detections(det)
     m = int(params.max_objects)
+    data_driven = defaults and not params.ilastik_compat
+    if keep_detections is None:
+        keep_detections = params.keep_detections or (data_driven and count_probabilities is None and m == 1)
+    if keep_detections != params.keep_detections:
+        params = params.replace(keep_detections=bool(keep_detections))
+    estimated: dict = {}
+    if estimate if estimate is not None else data_driven:
+        params, estimated = estimate_parameters(det, params, fixed=fixed)
+    motion = motion or ("auto" if data_driven and not frames_per_split else "none")
+    if motion not in ("auto", "none", "drift"):
+        raise InputError(f"motion must be 'auto', 'none' or 'drift', got {motion!r}")
     if count_probabilities is not None:
         p = _aligned(count_probabilities, det, "count_probabilities")
         if p.ndim != 2 or p.shape[1] < m + 1:
@@ -172,7 +208,8 @@ def track_labels(
     if division_probabilities is not None:
         pdiv = _aligned(division_probabilities, det, "division_probabilities")
         det["div_prob"] = pdiv.reshape(len(det), -1)[:, -1]
-    elif params.with_divisions and params.division_probability is None:
+    geometric = division_probabilities is None and params.with_divisions and params.division_probability is None
+    if geometric:
         det["div_prob"] = geometric_division_probability(det, params=params)
     det = check_detections(det)
     t0 = time.perf_counter()
@@ -183,6 +220,9 @@ def track_labels(
                           timeout=timeout, executor=executor)
     else:
         sol = track(det, params, solver=solver, timeout=timeout)
+        if motion != "none":
+            sol, estimated["motion"] = _with_drift(sol, det, params, solver, timeout, geometric,
+                                                   force=motion == "drift")
     # label frames on the GPU stayed there for the detections; the result keeps host frames
     # (identities for the exports), and merger resolution fits the mergers' pixels on the host
     identities = [backend.to_host(f) for f in frames]
@@ -192,4 +232,24 @@ def track_labels(
     lin = lineages(sol)
     d = sol.graph.detections
     lin["merger_label"] = d["merger_label"].to_numpy() if "merger_label" in d else np.zeros(len(d), np.int64)
-    return TrackingResult(sol, lin, params, identities, None, start)
+    result = TrackingResult(sol, lin, params, identities, None, start)
+    result.estimated = estimated
+    return result
+
+
+def _with_drift(sol, det, params, solver, timeout, geometric, *, force=False, rounds=3):
+    """Re-solve with neighbourhood drift offsets while that lowers the energy (or once, forced)."""
+    best, best_e, used = sol, relative_energy(sol), "none"
+    for _ in range(rounds):
+        off = neighbourhood_offsets(best)
+        if not np.any(off):
+            break
+        d = det.copy()
+        if geometric:
+            d["div_prob"] = geometric_division_probability(d, params=params, offsets=off)
+        trial = track(d, params, solver=solver, timeout=timeout, offsets=off)
+        e = relative_energy(trial)
+        if not (force and used == "none") and e >= best_e - 1e-9 * max(1.0, abs(best_e)):
+            break
+        best, best_e, used = trial, e, "drift"
+    return best, used

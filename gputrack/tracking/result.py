@@ -66,6 +66,8 @@ class TrackingResult:
         A CTC folder holding the identities instead of ``label_frames`` (saved results only).
     start : int
         Time of the first frame.
+    estimated : dict
+        Parameters estimated from the data and the motion model used (not saved).
     """
 
     solution: Solution
@@ -74,6 +76,7 @@ class TrackingResult:
     label_frames: list[np.ndarray] | None = None
     label_path: str | None = None
     start: int = 0
+    estimated: dict = field(default_factory=dict)
 
     @property
     def detections(self) -> pd.DataFrame:

@@ -23,6 +23,7 @@ def track(
     scales: Sequence[float] | None = None,
     shape: Sequence[int] | None = None,
     timeout: float | None = None,
+    offsets=None,
 ) -> Solution:
     """Conservation tracking of a detection table: graph, energies, solve.
 
@@ -40,6 +41,9 @@ def track(
         Time limit of the solve in seconds (> 0; InputError otherwise): the ILP's limit, or for
         the flow the point where the shortest-path search stops (its first feasible labelling,
         the min-cost flow without divisions, always completes); the result reports its gap.
+    offsets : (n, 3) array, optional
+        Predicted displacement of each detection to the next frame (a motion model, see
+        :func:`build_graph`).
 
     Returns
     -------
@@ -54,7 +58,7 @@ def track(
     params = params or TrackingParameters()
     if timeout is not None and not timeout > 0:
         raise InputError(f"timeout must be a positive number of seconds, got {timeout}")
-    graph = build_graph(detections, params, scales=scales)
+    graph = build_graph(detections, params, scales=scales, offsets=offsets)
     energies = compute_energies(graph, params, shape=shape)
     if solver == "flow":
         return solve_flow(graph, energies, time_limit=timeout)
