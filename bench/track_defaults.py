@@ -43,11 +43,22 @@ from gputrack.tracking.evaluate import ctc_scores  # noqa: E402
 from gputrack.tracking.synthetic import colony_labels  # noqa: E402
 
 COLONIES = {
-    "colony expanding": dict(n_frames=40, shape=(256, 256), n_cells=60, expansion=0.05, division_rate=0.04, seed=0),
-    "colony swirl": dict(n_frames=40, shape=(256, 256), n_cells=60, expansion=0.02, rotation=0.05,
-                         division_rate=0.04, seed=1),
-    "colony dense": dict(n_frames=30, shape=(200, 200), n_cells=150, radius=2.5, expansion=0.04,
-                         step=1.5, division_rate=0.05, seed=2),
+    "colony expanding": dict(
+        n_frames=40, shape=(256, 256), n_cells=60, expansion=0.05, division_rate=0.04, seed=0
+    ),
+    "colony swirl": dict(
+        n_frames=40, shape=(256, 256), n_cells=60, expansion=0.02, rotation=0.05, division_rate=0.04, seed=1
+    ),
+    "colony dense": dict(
+        n_frames=30,
+        shape=(200, 200),
+        n_cells=150,
+        radius=2.5,
+        expansion=0.04,
+        step=1.5,
+        division_rate=0.05,
+        seed=2,
+    ),
 }
 SCORES = ("DET", "LNK", "BC")
 
@@ -107,8 +118,14 @@ def run_one(name: str, labels: np.ndarray, gt: Path, tmp: Path) -> dict:
             best = s
     n_obj = int(sum(len(np.unique(f)) - 1 for f in labels))
     kept = int((result.solution.count > 0).sum())
-    return {"input": name, "frames": int(labels.shape[0]), "objects": n_obj, "kept": kept,
-            "ours": ours, "hungarian": best}
+    return {
+        "input": name,
+        "frames": int(labels.shape[0]),
+        "objects": n_obj,
+        "kept": kept,
+        "ours": ours,
+        "hungarian": best,
+    }
 
 
 def run(data: Path) -> list[dict]:
@@ -134,15 +151,26 @@ def run(data: Path) -> list[dict]:
 
 
 def table_text(rows: list[dict]) -> str:
-    lines = ["| input | objects (kept) | ours LNK / DET / BC(0) | Hungarian LNK / DET (gate) | estimated α, border, app., disapp.; motion |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| input | objects (kept) | ours LNK / DET / BC(0) | Hungarian LNK / DET (gate) "
+        "| estimated α, border, app., disapp.; motion |",
+        "|---|---|---|---|---|",
+    ]
     for r in rows:
         o, h, e = r["ours"], r["hungarian"], r["ours"]["estimated"]
-        est = (f"{e.get('transition_alpha')}, {e.get('border_width')}, {e.get('appearance_cost')}, "
-               f"{e.get('disappearance_cost')}; {e.get('motion')}")
-        extra = f" ({r['divisions']} div., {100 * r['large_moves']:.0f} % large moves)" if "divisions" in r else ""
-        lines.append(f"| {r['input']}{extra} | {r['objects']} ({r['kept']}) | {o['LNK']} / {o['DET']} / "
-                     f"{o.get('BC(0)')} | {h['LNK']} / {h['DET']} ({h['gate']}) | {est} |")
+        est = (
+            f"{e.get('transition_alpha')}, {e.get('border_width')}, {e.get('appearance_cost')}, "
+            f"{e.get('disappearance_cost')}; {e.get('motion')}"
+        )
+        extra = (
+            f" ({r['divisions']} div., {100 * r['large_moves']:.0f} % large moves)"
+            if "divisions" in r
+            else ""
+        )
+        lines.append(
+            f"| {r['input']}{extra} | {r['objects']} ({r['kept']}) | {o['LNK']} / {o['DET']} / "
+            f"{o.get('BC(0)')} | {h['LNK']} / {h['DET']} ({h['gate']}) | {est} |"
+        )
     return "\n".join(lines)
 
 
@@ -153,8 +181,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     rows = run(Path(args.data))
     print(table_text(rows))
-    out = {"benchmark": "track_defaults", "machine": platform.node(), "cpu_count": os.cpu_count(),
-           "device": "cpu", "rows": rows}
+    out = {
+        "benchmark": "track_defaults",
+        "machine": platform.node(),
+        "cpu_count": os.cpu_count(),
+        "device": "cpu",
+        "rows": rows,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1, default=float))
     return 0

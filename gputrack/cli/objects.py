@@ -26,11 +26,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=run_features, inputs=("labels", "raw"), outputs=("out",))
     q = objects_sub.add_parser("train", help="train an object classifier from annotated objects")
     _object_inputs(q)
-    q.add_argument("--annotations", required=True, help="CSV with columns t, label, class")
+    q.add_argument("--annotations", required=True,
+                   help="CSV with columns t, label, class; with --kind also a label image painted over the "
+                        "objects (class = painted value - 1)")
     q.add_argument("--out", required=True, help="classifier file (HDF5)")
-    q.add_argument("--features", nargs="+", default=["count"], help="'count', 'division' or feature names")
-    q.add_argument("--trees", type=positive_count, default=100, help="trees of the random forest")
-    q.add_argument("--seed", type=seed, default=0, help="random seed of the forest")
+    q.add_argument("--kind", choices=("division", "count", "classes"),
+                   help="a classifier for tracking (gputrack track --division-classifier / "
+                        "--count-classifier): division = 1 dividing / 0 not, with ilastik's division "
+                        "features of the children; count = objects per detection (0 = false); classes = any "
+                        "classes (default: none, the plain object classifier of --features)")
+    q.add_argument("--annotation-axes", help="axes of an annotation image (guessed when absent)")
+    q.add_argument("--features", nargs="+", default=None,
+                   help="'count', 'division' or feature names (default: the preset of --kind, else 'count')")
+    q.add_argument("--trees", type=positive_count, default=100, help="trees of the random forest (default 100)")
+    q.add_argument("--seed", type=seed, default=0, help="random seed of the forest (default 0)")
     q.set_defaults(func=run_train, inputs=("labels", "raw", "annotations"), outputs=("out",))
     q = objects_sub.add_parser("predict", help="classify objects with a trained classifier")
     _object_inputs(q)
@@ -74,10 +83,21 @@ def run_features(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train an object classifier from a feature table and per-object class annotations."""
+    if args.kind:
+        from ..workflows.automatic_tracking import train_tracking_file  # noqa: PLC0415
+
+        clf, annotations = train_tracking_file(
+            args.out, args.kind, args.annotations, args.labels, args.raw, features=args.features,
+            annotation_axes=args.annotation_axes, n_trees=args.trees, random_state=args.seed,
+            overwrite=args.overwrite, device=args.device, **_read(args),
+        )
+        say(args, f"{args.kind} classifier trained on {len(annotations)} annotated objects, classes "
+                  f"{[int(c) for c in clf.classes]} -> {args.out}")
+        return 0
     from ..workflows.object_classification import train_file  # noqa: PLC0415
 
     clf, annotations = train_file(
-        args.out, args.annotations, args.labels, args.raw, args.features, n_trees=args.trees,
+        args.out, args.annotations, args.labels, args.raw, args.features or ["count"], n_trees=args.trees,
         random_state=args.seed, overwrite=args.overwrite, device=args.device, **_read(args),
     )
     say(args, f"trained on {len(annotations)} annotated objects, classes {list(clf.classes)} -> {args.out}")

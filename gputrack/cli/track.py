@@ -46,25 +46,43 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="pixel size (z y x) or (y x): distances are physical (default: 1 per axis)",
     )
     p.add_argument("--max-objects", type=positive_count, default=1,
-                   help="objects per merger (1 = no mergers)")
+                   help="objects per merger (default 1 = no mergers; a count classifier's largest class "
+                        "raises it)")
+    p.add_argument("--division-classifier",
+                   help="classifier file of 'gputrack objects train --kind division': P(divides) per object "
+                        "(default: the geometric prior of the two nearest successors)")
+    p.add_argument("--count-classifier",
+                   help="classifier file of 'gputrack objects train --kind count': P(0..K objects) per "
+                        "object (default: every labelled object is one real object)")
     p.add_argument("--detection-weight", type=nonnegative, default=10.0,
-                   help="weight of the detection energy")
-    p.add_argument("--division-weight", type=nonnegative, default=10.0, help="weight of the division energy")
+                   help="weight of the detection energy (default 10)")
+    p.add_argument("--division-weight", type=nonnegative, default=10.0,
+                   help="weight of the division energy (default 10)")
     p.add_argument("--transition-weight", type=nonnegative, default=10.0,
-                   help="weight of the transition (move) energy")
-    p.add_argument("--appearance-cost", type=nonnegative, default=500.0,
-                   help="cost of a track starting inside the image")
-    p.add_argument("--disappearance-cost", type=nonnegative, default=500.0,
-                   help="cost of a track ending inside the image")
-    p.add_argument("--border-width", type=nonnegative, default=10.0,
-                   help="appearing/disappearing within this distance of the border is free")
-    p.add_argument("--k-neighbors", type=positive_count, default=3, help="candidate successors per object")
-    p.add_argument("--max-distance", type=positive, default=200.0, help="longest move between frames")
+                   help="weight of the transition (move) energy (default 10)")
+    estimated = "; default: estimated from the data and printed (--ilastik-compat: ilastik's {})"
+    p.add_argument("--appearance-cost", type=nonnegative,
+                   help="cost of a track starting inside the image" + estimated.format(500))
+    p.add_argument("--disappearance-cost", type=nonnegative,
+                   help="cost of a track ending inside the image" + estimated.format(500))
+    p.add_argument("--border-width", type=nonnegative,
+                   help="appearing/disappearing within this distance of the border is cheaper"
+                        + estimated.format(10))
+    p.add_argument("--transition-alpha", type=positive,
+                   help="distance scale of the transition probability exp(-d / alpha)" + estimated.format(5))
+    p.add_argument("--k-neighbors", type=positive_count, default=3,
+                   help="candidate successors per object (default 3)")
+    p.add_argument("--max-distance", type=positive, default=200.0,
+                   help="longest move between frames (default 200)")
     p.add_argument("--division-threshold", type=fraction, default=0.1,
-                   help="division probability (0 to 1) below which no division is proposed")
-    p.add_argument("--transition-alpha", type=positive, default=5.0,
-                   help="distance scale of the transition probability exp(-d / alpha)")
-    p.add_argument("--ilastik-compat", action="store_true", help="ilastik's quirks (unscaled distances, ...)")
+                   help="division probability (0 to 1) below which no division is proposed (default 0.1)")
+    p.add_argument("--motion", choices=("auto", "none", "drift"), default=None,
+                   help="transition model: drift = neighbourhood-consistent displacements from a first "
+                        "solve; auto (default; none with --ilastik-compat or --frames-per-split) uses it "
+                        "when it lowers the energy")
+    p.add_argument("--ilastik-compat", action="store_true",
+                   help="ilastik's GUI defaults and quirks: costs 500, border 10, alpha 5 (nothing "
+                        "estimated), objects may be switched off, unscaled distances")
     p.add_argument("--label-axes", help="axes of the label file (guessed when absent)")
     p.add_argument("--raw-axes", help="axes of the raw file (guessed when absent)")
     p.add_argument("--probability-axes", help="axes of the probabilities file (guessed when absent)")
@@ -79,23 +97,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, inputs=("labels", "raw", "probabilities", "gt"), outputs=("out",))
 
 
+ESTIMATED_OPTIONS = {"appearance_cost": 500.0, "disappearance_cost": 500.0, "border_width": 10.0,
+                     "transition_alpha": 5.0}
+"""Options estimated from the data unless given, with ilastik's value used otherwise."""
+
+
+def fixed_parameters(args: argparse.Namespace) -> list[str]:
+    """The estimated parameters the user set on the command line."""
+    return [name for name in ESTIMATED_OPTIONS if getattr(args, name) is not None]
+
+
 def parameters(args: argparse.Namespace):
     """The :class:`gputrack.tracking.TrackingParameters` of the parsed options."""
     from ..tracking import TrackingParameters  # noqa: PLC0415
 
+    given = {k: v if getattr(args, k) is None else getattr(args, k) for k, v in ESTIMATED_OPTIONS.items()}
     return TrackingParameters(
         with_divisions=not args.no_divisions,
         max_objects=args.max_objects,
         detection_weight=args.detection_weight,
         division_weight=args.division_weight,
         transition_weight=args.transition_weight,
-        appearance_cost=args.appearance_cost,
-        disappearance_cost=args.disappearance_cost,
-        border_width=args.border_width,
+        appearance_cost=given["appearance_cost"],
+        disappearance_cost=given["disappearance_cost"],
+        border_width=given["border_width"],
         k_neighbors=args.k_neighbors,
         max_distance=args.max_distance,
         division_threshold=args.division_threshold,
-        transition_alpha=args.transition_alpha,
+        transition_alpha=given["transition_alpha"],
         ilastik_compat=args.ilastik_compat,
     )
 
@@ -129,8 +158,18 @@ def run(args: argparse.Namespace) -> int:
         gt=args.gt,
         scheduler=args.scheduler,
         quiet=args.quiet,
+        fixed=fixed_parameters(args),
+        motion=args.motion,
+        division_classifier=args.division_classifier,
+        count_classifier=args.count_classifier,
     )
     result, times = done["result"], done["times"]
+    est = result.estimated
+    if est:
+        user = fixed_parameters(args)
+        shown = ", ".join(f"{k} {est[k]:g}" for k in ESTIMATED_OPTIONS if k in est and k not in user)
+        say(args, f"estimated from {est.get('pairs', 0)} mutual-neighbour moves: {shown or 'nothing'}; "
+                  f"motion model: {est.get('motion', 'none')}")
     sol, lin = result.solution, result.lineage
     n_tracks = int(lin.loc[lin["track_id"] > 0, "track_id"].nunique())
     say(

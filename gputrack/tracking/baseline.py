@@ -27,7 +27,9 @@ from scipy.spatial.distance import cdist
 from .detections import COORDS, detections_from_labels
 
 
-def hungarian_links(positions: Sequence[np.ndarray], max_distance: float) -> list[tuple[np.ndarray, np.ndarray]]:
+def hungarian_links(
+    positions: Sequence[np.ndarray], max_distance: float
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per frame pair, the rows (i in frame t, j in t + 1) of the gated minimum-distance assignment.
 
     Parameters
@@ -96,6 +98,12 @@ def hungarian_tracks(
         lut[labels[r]] = track[r]
         masks.append(lut[frames[k]])
     table = pd.DataFrame({"label": track, "t": t}).groupby("label")["t"].agg(["min", "max"]).reset_index()
-    tracks = pd.DataFrame({"label": table["label"].to_numpy(np.int64), "begin": table["min"].to_numpy(np.int64),
-                           "end": table["max"].to_numpy(np.int64), "parent": np.zeros(len(table), np.int64)})
+    tracks = pd.DataFrame(
+        {
+            "label": table["label"].to_numpy(np.int64),
+            "begin": table["min"].to_numpy(np.int64),
+            "end": table["max"].to_numpy(np.int64),
+            "parent": np.zeros(len(table), np.int64),
+        }
+    )
     return masks, tracks

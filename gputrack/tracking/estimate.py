@@ -69,7 +69,7 @@ def mutual_displacements(detections: pd.DataFrame, params: TrackingParameters | 
     for f in range(frames.size - 1):
         if frames[f + 1] != frames[f] + 1:
             continue
-        a, b = pos[starts[f]:ends[f]], pos[starts[f + 1]:ends[f + 1]]
+        a, b = pos[starts[f] : ends[f]], pos[starts[f + 1] : ends[f + 1]]
         da, ia = cKDTree(b).query(a)
         _, ib = cKDTree(a).query(b)
         mutual = ib[ia] == np.arange(a.shape[0])

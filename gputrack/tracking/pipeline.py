@@ -208,7 +208,8 @@ def track_labels(
     if division_probabilities is not None:
         pdiv = _aligned(division_probabilities, det, "division_probabilities")
         det["div_prob"] = pdiv.reshape(len(det), -1)[:, -1]
-    geometric = division_probabilities is None and params.with_divisions and params.division_probability is None
+    geometric = (division_probabilities is None and params.with_divisions
+                 and params.division_probability is None)
     if geometric:
         det["div_prob"] = geometric_division_probability(det, params=params)
     det = check_detections(det)

@@ -205,8 +205,8 @@ def colony_labels(
             rows.append([obj, j, int(b), int(e)])
     tracks = pd.DataFrame(rows, columns=["obj", "run", "begin", "end"])
     tracks["label"] = np.arange(1, len(tracks) + 1)
-    for obj, run, lab in tracks[["obj", "run", "label"]].itertuples(index=False):
-        last_run[int(obj)] = (int(lab), int(tracks.loc[tracks["label"] == lab, "end"].iloc[0]))
+    for obj, lab, end in tracks[["obj", "label", "end"]].itertuples(index=False):
+        last_run[int(obj)] = (int(lab), int(end))
     parents = []
     for obj, run, b in tracks[["obj", "run", "begin"]].itertuples(index=False):
         p = parent_of.get(int(obj), -1)

@@ -94,6 +94,10 @@ def track_files(
     gt: PathLike | None = None,
     scheduler: str | None = None,
     quiet: bool = False,
+    fixed: Sequence[str] | None = None,
+    motion: str | None = None,
+    division_classifier: Any = None,
+    count_classifier: Any = None,
 ) -> dict:
     """Track the frames of ``labels`` (or of ``probabilities`` after a threshold) into ``out``.
 
@@ -103,6 +107,15 @@ def track_files(
     ``tracking_result.h5`` into the folder ``out``. Returns ``{"out", "result", "n_frames",
     "times", "scores"}`` (``scores``: py-ctcmetrics against ``gt`` when given, else ``None``).
     ``channel=None`` follows the channel rule of :mod:`gputrack.workflows.segmentation`.
+
+    Defaults (``fixed`` not None, no ``ilastik_compat``): the labels are trusted detections
+    unless a count classifier is given, and the parameters of
+    :data:`gputrack.tracking.estimate.ESTIMATED` not named in ``fixed`` are estimated from the
+    data; ``motion`` "auto" uses the drift model when it lowers the energy. ``fixed=None`` takes
+    ``params`` as given. ``division_classifier`` / ``count_classifier`` (files of ``gputrack
+    objects train --kind division|count``) give the division and object-count probabilities;
+    the count classifier's largest class sets the maximal objects per merger unless ``params``
+    asks for more (:mod:`gputrack.workflows.automatic_tracking`).
     """
     from ..export.formats import export_many, parse_formats  # noqa: PLC0415
     from ..io.atomic import atomic_output, check_writable  # noqa: PLC0415
@@ -155,15 +168,32 @@ def track_files(
         from .. import distributed  # noqa: PLC0415
 
         track_labels = partial(distributed.track_labels, scheduler=scheduler, quiet=quiet)  # noqa: F811
+    params = params if params is not None else TrackingParameters()
+    priors = {}
+    if division_classifier is not None or count_classifier is not None:
+        from .automatic_tracking import classifier_probabilities  # noqa: PLC0415
+
+        priors = classifier_probabilities(label_frames, raw_frames, division=division_classifier,
+                                          count=count_classifier, scales=scales, device=device)
+        k = priors.pop("max_objects")
+        if k is not None and k > params.max_objects:
+            params = params.replace(max_objects=k)
+        times["classifiers"] = time.perf_counter() - t0
+    data_driven = fixed is not None and not params.ilastik_compat
     result = track_labels(
         label_frames,
         raw_frames,
-        params=params if params is not None else TrackingParameters(),
+        params=params,
         solver=solver,
         scales=scales,
         frames_per_split=frames_per_split,
         n_jobs=n_jobs,
         timeout=timeout,
+        estimate=data_driven,
+        fixed=tuple(fixed or ()),
+        motion=motion or ("auto" if data_driven and not frames_per_split else "none"),
+        keep_detections=data_driven and priors.get("count_probabilities") is None and params.max_objects == 1,
+        **priors,
     )
     times["track"] = time.perf_counter() - t0
 
