@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--annotation-axes", help="axes of an annotation image (guessed when absent)")
     q.add_argument("--features", nargs="+", default=None,
                    help="'count', 'division' or feature names (default: the preset of --kind, else 'count')")
-    q.add_argument("--trees", type=positive_count, default=100, 
+    q.add_argument("--trees", type=positive_count, default=100,
                    help="trees of the random forest (default 100)")
     q.add_argument("--seed", type=seed, default=0, help="random seed of the forest (default 0)")
     q.set_defaults(func=run_train, inputs=("labels", "raw", "annotations"), outputs=("out",))
