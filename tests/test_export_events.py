@@ -166,8 +166,9 @@ def test_existing_output_and_missing_frames(tmp_path):
     with pytest.raises(OutputExistsError, match="ev"):
         write_h5_events(result, out)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
-    write_h5_events(result, out, overwrite=True)
-    assert sorted(p.name for p in out.iterdir()) == [f"{t:05d}.h5" for t in range(6)]
+    write_h5_events(result, out, overwrite=True)  # replaces only what gputrack writes there
+    assert sorted(p.name for p in out.iterdir()) == [f"{t:05d}.h5" for t in range(6)] + ["keep.txt"]
+    assert (out / "keep.txt").read_text() == "mine"
 
     bare = dataclasses.replace(result, label_frames=None, label_path=None)
     with pytest.raises(InputError, match="no label frames"):

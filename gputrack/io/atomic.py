@@ -84,6 +84,11 @@ def probe_writable(path: str | os.PathLike) -> None:
         os.unlink(name)
 
 
+def _is_zarr_store(path: Path) -> bool:
+    """True for a Zarr v2 or v3 store root (what a store writer makes), not a user's folder."""
+    return any((path / name).is_file() for name in ("zarr.json", ".zgroup", ".zarray"))
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -167,7 +172,15 @@ def atomic_output(
             _merge_into(tmp, final)
             return
         if final.is_dir() and not final.is_symlink():
-            raise OutputExistsError(f"{final}: is a folder; gputrack writes a file there")
+            if not (tmp.is_dir() and _is_zarr_store(final)):
+                raise OutputExistsError(f"{final}: is a folder; gputrack writes a file there")
+            # a Zarr store (geff, OME-Zarr) written by a store writer replaces the old store whole:
+            # merging chunk folders would leave stale chunks of a larger earlier result
+            aside = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(final, aside)
+            os.replace(tmp, final)
+            _remove(aside)
+            return
         os.replace(tmp, final)
     except BaseException:
         _remove(tmp)
