@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import CHANNEL_HELP, add_common, count, fraction, nonnegative, say
+from ._common import CHANNEL_HELP, add_common, count, nonnegative, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--axes", help="axes of the input, e.g. tyxc (guessed when absent)")
     p.add_argument("--method", choices=("simple", "hysteresis"), default="simple",
                    help="one threshold, or hysteresis (cores above --high-threshold grown to --threshold)")
-    p.add_argument("--threshold", type=fraction, default=0.5, help="(low) threshold, inclusive")
-    p.add_argument("--high-threshold", type=fraction, default=0.8,
+    p.add_argument("--threshold", type=nonnegative, default=0.5,
+                   help="(low) threshold, inclusive, in the input units (0-1 for probabilities)")
+    p.add_argument("--high-threshold", type=nonnegative, default=0.8,
                    help="core threshold for hysteresis, >= --threshold")
     p.add_argument(
         "--sigma", type=nonnegative, nargs="+", default=[1.0], help="smoothing sigma, one or per axis (z y x)"
