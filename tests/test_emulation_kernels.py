@@ -322,3 +322,20 @@ def test_ucontext_fibers_equal_fast_switch(cuda_host, monkeypatch):
     np.testing.assert_array_equal(slow, fast)
     np.testing.assert_array_equal(slow, twin_parent(vol))
     assert compress.counters[7] >= vol.size  # every thread ran as a fiber
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("if (threadIdx.x < 16) { __syncthreads(); } else {\n __syncthreads(); }", "divergent __syncthreads"),
+        ("if (threadIdx.x == 3) return;\n __syncthreads();", "exited"),
+        ("if (threadIdx.x == 0) __syncthreads();", "exited"),
+    ],
+    ids=["two-barriers", "early-return", "one-thread"],
+)
+def test_barrier_misuse_is_reported(cuda_host, body, message):
+    src = 'extern "C" __global__ void k(int* x) {\n' + body + "\n x[threadIdx.x] = 1; }"
+    fn = cuda_host.RawModule(code=src).get_function("k")
+    for schedule in SCHEDULES:
+        with pytest.raises(cuda_host.LaunchError, match=message):
+            fn((1,), (32,), (np.zeros(32, np.int32),), schedule=schedule)

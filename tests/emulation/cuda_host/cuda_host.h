@@ -141,6 +141,7 @@ struct Slot {  // a resident block
     uint3 bid{0, 0, 0};
     int live = 0;       // threads not yet exited
     int arrived = 0;    // threads waiting at the barrier
+    int barrier_line = 0;
     std::vector<Fiber*> waiting;
     std::vector<Fiber> fibers;
     char* stacks = nullptr;
@@ -220,14 +221,15 @@ struct Launch {
         if (error.empty()) error = msg;
     }
 
-    std::string where() const {
+    std::string where(const Fiber* f) const {
         char buf[160];
-        if (!cur) return "host";
-        const Slot& s = slots[cur->slot];
-        snprintf(buf, sizeof buf, "block (%u,%u,%u) thread (%u,%u,%u)", s.bid.x, s.bid.y, s.bid.z,
-                 cur->tid.x, cur->tid.y, cur->tid.z);
+        if (!f) return "host";
+        const Slot& s = slots[f->slot];
+        snprintf(buf, sizeof buf, "block (%u,%u,%u) thread (%u,%u,%u)", s.bid.x, s.bid.y, s.bid.z, f->tid.x,
+                 f->tid.y, f->tid.z);
         return buf;
     }
+    std::string where() const { return where(cur); }
 
     static void entry() {
         Launch* L = g_launch;
@@ -354,6 +356,12 @@ struct Launch {
                 push(f);
             } else if (f->state == DONE) {
                 slot.live--;
+                if (slot.arrived > 0) {
+                    char buf[120];
+                    snprintf(buf, sizeof buf, "exited while %d threads of its block wait at __syncthreads (line %d)",
+                             slot.arrived, slot.barrier_line);
+                    fail(where(f) + ": " + buf);
+                }
                 if (slot.live > 0 && slot.arrived == slot.live) release(slot);
                 if (slot.live == 0) {
                     slot.active = false;
@@ -373,8 +381,25 @@ struct Launch {
         switch_out();
     }
 
-    void syncthreads() {
+    // A barrier must be reached by every thread of the block at the same __syncthreads:
+    // one reached after a thread exited, or at another line than the threads waiting,
+    // is reported (CUDA leaves both undefined; a GPU may hang or go on).
+    void syncthreads(int line) {
         Slot& slot = slots[cur->slot];
+        if (slot.live < nthreads) {
+            char buf[120];
+            snprintf(buf, sizeof buf, "__syncthreads (line %d) reached after %lld threads of the block exited",
+                     line, nthreads - slot.live);
+            throw Fault(buf);
+        }
+        if (slot.arrived == 0) {
+            slot.barrier_line = line;
+        } else if (line != slot.barrier_line) {
+            char buf[120];
+            snprintf(buf, sizeof buf, "divergent __syncthreads: line %d while %d threads wait at line %d", line,
+                     slot.arrived, slot.barrier_line);
+            throw Fault(buf);
+        }
         slot.arrived++;
         if (slot.arrived == slot.live) {
             release(slot);
@@ -519,7 +544,7 @@ struct gptr {
 #define gridDim (::gpt::g_launch->grid)
 #define warpSize 32
 
-inline void __syncthreads() { gpt::L().syncthreads(); }
+#define __syncthreads() (::gpt::L().syncthreads(__LINE__))
 inline void __threadfence() { gpt::mem_yield(); }
 inline void __threadfence_block() { gpt::mem_yield(); }
 
