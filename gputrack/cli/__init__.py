@@ -33,8 +33,8 @@ from ._common import Parser
 log = logging.getLogger("gputrack")
 
 #: Subcommand modules of this package, in the order ``gputrack --help`` lists them.
-COMMANDS = ("info", "synth", "ilp_info", "pixel", "segment", "objects", "track", "export", "demo",
-            "ilastik_headless")
+COMMANDS = ("info", "synth", "ilp_info", "pixel", "segment", "objects", "track", "learn", "annotate",
+            "export", "demo", "ilastik_headless")
 
 
 def build_parser() -> argparse.ArgumentParser:

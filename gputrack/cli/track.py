@@ -25,6 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("track", help="conservation tracking of label frames (or probabilities + threshold)")
     add_common(p)
     p.add_argument("--labels", help="label frames: a CTC mask folder or a t[z]yx image file")
+    p.add_argument("--ilp", metavar="PROJECT",
+                   help="run an ilastik tracking project headless: its objects, classifiers and parameters "
+                        "(default: none)")
+    p.add_argument("--weights", metavar="JSON",
+                   help="learned weights ('gputrack learn') replacing the five weights (default: none)")
     p.add_argument("--raw", help="raw frames (checked against the labels)")
     p.add_argument("--probabilities", help="instead of --labels: probabilities segmented with --threshold")
     p.add_argument("--out", required=True, help="result folder")
@@ -133,12 +138,19 @@ def run(args: argparse.Namespace) -> int:
     """Conservation tracking of a label sequence (or probabilities + threshold); exports."""
     from ..workflows.tracking import track_files  # noqa: PLC0415
 
+    if args.ilp:
+        return _run_ilp(args)
+    params = parameters(args)
+    if args.weights:
+        from ..tracking.learning import load_weights, to_parameters  # noqa: PLC0415
+
+        params = to_parameters(load_weights(args.weights), params)
     done = track_files(
         args.out,
         labels=args.labels,
         probabilities=args.probabilities,
         raw=args.raw,
-        params=parameters(args),
+        params=params,
         exports=args.export,
         solver=args.solver,
         scales=args.scales,
@@ -182,4 +194,32 @@ def run(args: argparse.Namespace) -> int:
     )
     if done["scores"] is not None:
         say(args, "CTC scores: " + ", ".join(f"{k} {v:.4f}" for k, v in done["scores"].items()))
+    return 0
+
+
+def _run_ilp(args: argparse.Namespace) -> int:
+    """``track --ilp``: an ilastik tracking project headless (workflows.ilastik_tracking)."""
+    from ..errors import InputError  # noqa: PLC0415
+    from ..workflows.ilastik_tracking import track_ilp  # noqa: PLC0415
+
+    if args.labels or args.probabilities:
+        raise InputError("--ilp takes the objects from the project; leave out --labels / --probabilities")
+    weights = None
+    if args.weights:
+        from ..tracking.learning import load_weights  # noqa: PLC0415
+
+        weights = load_weights(args.weights)
+    done = track_ilp(args.ilp, args.out, exports=args.export, weights=weights, solver=args.solver,
+                     overwrite=args.overwrite)
+    res = done["result"]
+    lin = res.lineage
+    n_tracks = int(lin.loc[lin["track_id"] > 0, "track_id"].nunique())
+    say(args, f"{args.ilp}: {len(lin)} detections -> {n_tracks} tracks, {int(res.solution.division.sum())} "
+              f"divisions -> {done['out']}")
+    diff = done["differences"]
+    if diff is None:
+        say(args, "the project stores no tracking result to compare with")
+    else:
+        say(args, "events equal to the project's stored result" if not diff else
+            f"events differ from the project's stored result in {len(diff)} frame(s): " + "; ".join(diff[:3]))
     return 0

@@ -249,3 +249,48 @@ def compare_events(stored: dict[int, dict[str, np.ndarray]], solution) -> list[s
             if ref != got:
                 lines.append(f"t={t} {kind}: ilastik {sorted(ref)}, gputrack {sorted(got)}")
     return lines
+
+
+def track_ilp(
+    path: PathLike,
+    out: PathLike | None = None,
+    *,
+    lane: int = 0,
+    exports: str | Sequence[str] = "ctc",
+    weights: dict[str, float] | None = None,
+    solver: str = "flow",
+    overwrite: bool = False,
+) -> dict:
+    """Run a tracking project headless: its objects, priors and parameters (or ``weights``), exports.
+
+    Writes the ``exports`` and ``tracking_result.h5`` into the folder ``out`` (when given).
+    Returns ``{"out", "result", "params", "differences"}``: ``differences`` lists the frames
+    where the events differ from those ilastik stored in the project (``None`` when it stores
+    none).
+    """
+    from ..export.formats import export_many, parse_formats
+    from ..io.atomic import atomic_output, check_writable
+    from ..io.ilp import read_ilp
+    from ..tracking import track_labels
+    from ..tracking.learning import to_parameters
+    from ..tracking.result import save_result
+
+    exports = parse_formats(exports) if isinstance(exports, str) else list(exports)
+    if out is not None:
+        out = check_writable(out, overwrite)
+    project = read_ilp(path)
+    frames, det, params = ilp_detections(path, lane, project=project)
+    if weights is not None:
+        params = to_parameters(weights, params)
+    counts = [c for c in det.columns if str(c).startswith("count_prob_")]
+    result = track_labels(
+        frames, params=params, solver=solver,
+        count_probabilities=det[["t", "label", *counts]] if counts else None,
+        division_probabilities=det[["t", "label", "div_prob"]] if "div_prob" in det.columns else None)
+    stored = stored_events(path, lane)
+    differences = compare_events(stored, result.solution) if stored else None
+    if out is not None:
+        with atomic_output(out, overwrite=overwrite, directory=True) as tmp:
+            export_many(result, exports, tmp, ilastik_compat=True)
+            save_result(tmp / "tracking_result.h5", result)
+    return {"out": out, "result": result, "params": params, "differences": differences}

@@ -1,0 +1,76 @@
+"""``gputrack annotate import|export|info``: manual-tracking annotations in a project file."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import add_common, say
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``annotate`` parser and its actions."""
+    from ..workflows.manual_tracking import FORMATS  # noqa: PLC0415
+
+    p = sub.add_parser("annotate", help="manual-tracking annotations: import, export, summary")
+    actions = p.add_subparsers(dest="annotate_command", metavar="ACTION", required=True)
+    q = actions.add_parser("import", help="store the annotations of a CTC GT folder or an ilastik .ilp")
+    add_common(q, overwrite=False)
+    q.add_argument("--from", dest="source", required=True, help="CTC ground-truth folder (NN_GT) or .ilp")
+    q.add_argument("--project", required=True,
+                   help="gputrack project file (created, or its annotations replaced)")
+    q.add_argument("--lane", type=int, default=0, help="lane of the .ilp (default 0)")
+    q.set_defaults(func=run_import)
+    q = actions.add_parser("export", help="write a project's annotations")
+    add_common(q)
+    q.add_argument("--project", required=True, help="gputrack project file with annotations")
+    q.add_argument("--labels", help="label frames the annotations refer to (all formats but the CSVs)")
+    q.add_argument("--label-axes", help="axes of the label file (guessed when absent)")
+    q.add_argument("--format", required=True, choices=FORMATS, help="output format")
+    q.add_argument("--out", required=True, help="output file or folder")
+    q.set_defaults(func=run_export)
+    q = actions.add_parser("info", help="summary of a project's annotations")
+    add_common(q, overwrite=False)
+    q.add_argument("--project", required=True, help="gputrack project file with annotations")
+    q.set_defaults(func=run_info)
+
+
+def _summary(ann) -> str:
+    from ..tracking.annotation import MISDETECTION  # noqa: PLC0415
+
+    objects = list(ann.objects())
+    tracks = {k for _, _, ids in objects for k in ids if k > 0}
+    mis = sum(MISDETECTION in ids for _, _, ids in objects)
+    mergers = sum(len(ids) > 1 for _, _, ids in objects)
+    return (f"{len(objects)} annotated objects in {len(ann.labels)} frames: {len(tracks)} tracks, "
+            f"{len(ann.divisions)} divisions, {mergers} mergers, {mis} misdetections")
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from ..workflows.manual_tracking import import_annotations  # noqa: PLC0415
+
+    ann = import_annotations(args.source, args.project, lane=args.lane)
+    say(args, f"{args.source}: {_summary(ann)} -> {args.project}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from ..errors import InputError  # noqa: PLC0415
+    from ..workflows.manual_tracking import export_annotations  # noqa: PLC0415
+
+    if args.labels is None and args.format not in ("divisions-csv", "mergers-csv"):
+        raise InputError(f"--format {args.format} needs --labels (the label frames)")
+    export_annotations(args.project, args.labels, args.format, args.out, label_axes=args.label_axes,
+                       overwrite=args.overwrite)
+    say(args, f"{args.project} -> {args.out} ({args.format})")
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from ..project import load_annotations  # noqa: PLC0415
+    from ..tracking.annotation import check_annotations  # noqa: PLC0415
+
+    ann = load_annotations(args.project)
+    print(_summary(ann))
+    for line in check_annotations(ann):
+        print(f"  rule broken: {line}")
+    return 0
