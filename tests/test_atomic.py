@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from gputrack.errors import OutputExistsError
@@ -48,3 +49,17 @@ def test_failure_keeps_the_old_output(tmp_path):
             raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_overwrite_of_a_zarr_store_leaves_no_stale_chunks(tmp_path):
+    """A smaller array written over a larger one: the old store's extra chunks must not survive
+    (a folder merge would keep them and a reader of the new store would never notice)."""
+    import zarr
+
+    out = tmp_path / "a.zarr"
+    with atomic_output(out, directory=True) as tmp:
+        zarr.open_array(str(tmp), mode="w", shape=(8,), chunks=(2,), dtype="u1", zarr_format=2)[:] = 1
+    with atomic_output(out, overwrite=True, directory=True) as tmp:
+        zarr.open_array(str(tmp), mode="w", shape=(2,), chunks=(2,), dtype="u1", zarr_format=2)[:] = 2
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["0"]
+    np.testing.assert_array_equal(zarr.open_array(str(out), mode="r")[:], [2, 2])

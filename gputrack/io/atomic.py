@@ -168,19 +168,19 @@ def atomic_output(
         yield tmp
         if _exists(final) and not overwrite:  # appeared meanwhile
             raise OutputExistsError(f"{final}: output exists; pass overwrite=True (--overwrite) to replace")
-        if directory and final.exists():
-            _merge_into(tmp, final)
-            return
-        if final.is_dir() and not final.is_symlink():
-            if not (tmp.is_dir() and _is_zarr_store(final)):
-                raise OutputExistsError(f"{final}: is a folder; gputrack writes a file there")
-            # a Zarr store (geff, OME-Zarr) written by a store writer replaces the old store whole:
-            # merging chunk folders would leave stale chunks of a larger earlier result
+        if final.is_dir() and not final.is_symlink() and _is_zarr_store(tmp) and _is_zarr_store(final):
+            # a Zarr store (geff, OME-Zarr, .zarr) replaces the old store whole: merging its chunk
+            # folders would leave stale chunks of a larger earlier result
             aside = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
             os.replace(final, aside)
             os.replace(tmp, final)
             _remove(aside)
             return
+        if directory and final.exists():
+            _merge_into(tmp, final)
+            return
+        if final.is_dir() and not final.is_symlink():
+            raise OutputExistsError(f"{final}: is a folder; gputrack writes a file there")
         os.replace(tmp, final)
     except BaseException:
         _remove(tmp)
