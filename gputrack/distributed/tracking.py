@@ -21,8 +21,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..tracking import pipeline
-from ..tracking.detections import COORDS, check_detections
-from ..tracking.graph import HypothesesGraph
+from ..tracking.graph import HypothesesGraph, graph_inputs
 from ..tracking.knn import frame_pair_knn
 from ..tracking.params import TrackingParameters
 from ..tracking.result import TrackingResult
@@ -95,16 +94,7 @@ def build_graph(
     step = int(frames_per_task)
     if step < 1:
         raise InputError(f"frames_per_task={frames_per_task}: expected >= 1")
-    df = check_detections(detections)
-    if scales is None:
-        scales = df.attrs.get("scales", (1.0, 1.0, 1.0))
-    scales = tuple(float(s) for s in scales)
-    pix = df[list(COORDS)].to_numpy(np.float64)
-    pos = pix if params.ilastik_compat else pix * np.asarray(scales)[None, :]
-    t = df["t"].to_numpy(np.int64)
-    k = int(params.k_neighbors)
-    if params.with_divisions and k < 2:
-        k = 2
+    df, t, pos, k, scales = graph_inputs(detections, params, scales)
     first, last = (int(t.min()), int(t.max())) if t.size else (0, -1)
     with connect(scheduler, client=client, quiet=quiet) as c:
         futures = []

@@ -57,6 +57,27 @@ class HypothesesGraph:
         return np.bincount(self.dst, minlength=self.n_nodes)
 
 
+def graph_inputs(
+    detections: pd.DataFrame, params: TrackingParameters, scales: Sequence[float] | None = None
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int, tuple[float, ...]]:
+    """Checked detections, their frames, positions in graph units, k and the scales used.
+
+    Positions are physical (pixel coordinates times ``scales``, default the table's
+    ``attrs["scales"]``) unless ``params.ilastik_compat``; k is at least 2 with divisions.
+    """
+    df = check_detections(detections)
+    if scales is None:
+        scales = df.attrs.get("scales", (1.0, 1.0, 1.0))
+    scales = tuple(float(s) for s in scales)
+    pix = df[list(COORDS)].to_numpy(np.float64)
+    pos = pix if params.ilastik_compat else pix * np.asarray(scales)[None, :]
+    t = df["t"].to_numpy(np.int64)
+    k = int(params.k_neighbors)
+    if params.with_divisions and k < 2:
+        k = 2
+    return df, t, pos, k, scales
+
+
 def build_graph(
     detections: pd.DataFrame,
     params: TrackingParameters | None = None,
@@ -98,16 +119,7 @@ def build_graph(
     ([0, 0], [1, 2])
     """
     params = params or TrackingParameters()
-    df = check_detections(detections)
-    if scales is None:
-        scales = df.attrs.get("scales", (1.0, 1.0, 1.0))
-    scales = tuple(float(s) for s in scales)
-    pix = df[list(COORDS)].to_numpy(np.float64)
-    pos = pix if params.ilastik_compat else pix * np.asarray(scales)[None, :]
-    t = df["t"].to_numpy(np.int64)
-    k = int(params.k_neighbors)
-    if params.with_divisions and k < 2:
-        k = 2
+    df, t, pos, k, scales = graph_inputs(detections, params, scales)
     if offsets is not None:
         offsets = np.asarray(offsets, np.float64).reshape(len(df), 3)
     src, dst = frame_pair_knn(pos, t, k, params.max_distance, params.ilastik_compat, offsets)
