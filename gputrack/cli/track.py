@@ -219,7 +219,13 @@ def _run_ilp(args: argparse.Namespace) -> int:
     diff = done["differences"]
     if diff is None:
         say(args, "the project stores no tracking result to compare with")
+    elif not diff:
+        say(args, "events equal to the project's stored result")
+    elif not done["merger_differences"]:
+        say(args, f"events equal to the project's stored result up to the labels of merger pieces "
+                  f"({len(diff)} frame(s) number the pieces differently)")
     else:
-        say(args, "events equal to the project's stored result" if not diff else
-            f"events differ from the project's stored result in {len(diff)} frame(s): " + "; ".join(diff[:3]))
+        mdiff = done["merger_differences"]
+        say(args, f"events differ from the project's stored result in {len(mdiff)} frame(s): "
+                  + "; ".join(mdiff[:3]))
     return 0

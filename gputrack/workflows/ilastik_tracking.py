@@ -197,7 +197,10 @@ def learn_from_ilp(path: PathLike, lane: int = 0, *, solver: str = "ilp", **kwar
 
 
 def stored_events(path: PathLike, lane: int = 0) -> dict[int, dict[str, np.ndarray]]:
-    """ilastik's stored tracking result of a Tracking-with-Learning project (``EventsVector``)."""
+    """ilastik's stored tracking result (``EventsVector``): ``{t: {"mov", "div", ..., "res"}}``.
+
+    ``res`` (merger resolutions) maps a merger's label to its pieces' labels (and an energy).
+    """
     out: dict[int, dict[str, np.ndarray]] = {}
     with h5py.File(path, "r") as f:
         g = None
@@ -209,7 +212,11 @@ def stored_events(path: PathLike, lane: int = 0) -> dict[int, dict[str, np.ndarr
             return out
         for t in g:
             if isinstance(g[t], h5py.Group):
-                out[int(t)] = {k: np.asarray(g[t][k][()]) for k in g[t] if isinstance(g[t][k], h5py.Dataset)}
+                ev = {k: np.asarray(g[t][k][()]) for k in g[t] if isinstance(g[t][k], h5py.Dataset)}
+                res = g[t].get("res")
+                if isinstance(res, h5py.Group):  # merger resolutions: {merger label: pieces + energy}
+                    ev["res"] = {int(k): np.asarray(res[k][()]) for k in res}
+                out[int(t)] = ev
     return dict(sorted(out.items()))
 
 
@@ -231,13 +238,52 @@ def events_of(solution, kinds: Sequence[str] = ("mov", "div")) -> dict[int, dict
     return out
 
 
-def compare_events(stored: dict[int, dict[str, np.ndarray]], solution) -> list[str]:
+def _stored_pieces(stored: dict[int, dict[str, np.ndarray]]) -> dict[tuple[int, int], int]:
+    """``{(t, piece label): merger label}`` from ilastik's ``res`` groups (pieces, then an energy)."""
+    out = {}
+    for t, ev in stored.items():
+        for merger, row in (ev.get("res") or {}).items():
+            for piece in np.asarray(row).ravel()[:-1]:
+                out[(int(t), int(piece))] = int(merger)
+    return out
+
+
+def _our_pieces(solution) -> dict[tuple[int, int], int]:
+    det = solution.graph.detections
+    if "merger_label" not in det.columns:
+        return {}
+    rows = det[det["merger_label"] > 0]
+    return {(int(t), int(lab)): int(m) for t, lab, m in zip(rows["t"], rows["label"], rows["merger_label"])}
+
+
+def _collapsed(t: int, kind: str, events: set, pieces: dict[tuple[int, int], int]) -> set:
+    """Events with merger pieces replaced by the merger they were split from."""
+    if not pieces:
+        return events
+    parent = pieces.get
+    out = set()
+    for row in events:
+        a = parent((t - 1, row[0]), row[0])
+        rest = tuple(parent((t, b), b) for b in row[1:])
+        out.add((a, *(sorted(rest) if kind == "div" else rest)))
+    return out
+
+
+def compare_events(stored: dict[int, dict[str, np.ndarray]], solution, *,
+                   pieces: str = "labels") -> list[str]:
     """Differences between ilastik's stored events and a solution's (moves and divisions per frame).
 
     Division children are compared as a set (ilastik's order is not sorted); ilastik's trailing
-    energy column is ignored. Returns one line per differing frame and kind (empty = equal).
+    energy column is ignored. ``pieces="mergers"`` compares resolved merger pieces by the merger
+    they were split from (ilastik's ``res`` events, gputrack's ``merger_label``): the pieces'
+    own labels depend on how the Gaussian mixture split the merger and in which order it
+    numbered them. Returns one line per differing frame and kind (empty = equal).
     """
+    if pieces not in ("labels", "mergers"):
+        raise ValueError(f"pieces must be 'labels' or 'mergers', not {pieces!r}")
     ours = events_of(solution)
+    theirs_pieces = _stored_pieces(stored) if pieces == "mergers" else {}
+    our_pieces = _our_pieces(solution) if pieces == "mergers" else {}
     lines = []
     frames = sorted(set(stored) | set(ours))
     for t in frames:
@@ -246,6 +292,7 @@ def compare_events(stored: dict[int, dict[str, np.ndarray]], solution) -> list[s
             ref = {(int(r[0]), int(r[1])) if kind == "mov" else (int(r[0]), *sorted((int(r[1]), int(r[2]))))
                    for r in np.atleast_2d(rows) if len(r)}
             got = ours.get(t, {}).get(kind, set())
+            ref, got = _collapsed(t, kind, ref, theirs_pieces), _collapsed(t, kind, got, our_pieces)
             if ref != got:
                 lines.append(f"t={t} {kind}: ilastik {sorted(ref)}, gputrack {sorted(got)}")
     return lines
@@ -264,9 +311,10 @@ def track_ilp(
     """Run a tracking project headless: its objects, priors and parameters (or ``weights``), exports.
 
     Writes the ``exports`` and ``tracking_result.h5`` into the folder ``out`` (when given).
-    Returns ``{"out", "result", "params", "differences"}``: ``differences`` lists the frames
-    where the events differ from those ilastik stored in the project (``None`` when it stores
-    none).
+    Returns ``{"out", "result", "params", "differences", "merger_differences"}``:
+    ``differences`` lists the frames where the events differ from those ilastik stored in the
+    project (``None`` when it stores none), ``merger_differences`` the same with merger pieces
+    compared by the merger they were split from (:func:`compare_events`).
     """
     from ..export.formats import export_many, parse_formats
     from ..io.atomic import atomic_output, check_writable
@@ -289,8 +337,10 @@ def track_ilp(
         division_probabilities=det[["t", "label", "div_prob"]] if "div_prob" in det.columns else None)
     stored = stored_events(path, lane)
     differences = compare_events(stored, result.solution) if stored else None
+    merger_differences = compare_events(stored, result.solution, pieces="mergers") if stored else None
     if out is not None:
         with atomic_output(out, overwrite=overwrite, directory=True) as tmp:
             export_many(result, exports, tmp, ilastik_compat=True)
             save_result(tmp / "tracking_result.h5", result)
-    return {"out": out, "result": result, "params": params, "differences": differences}
+    return {"out": out, "result": result, "params": params, "differences": differences,
+            "merger_differences": merger_differences}

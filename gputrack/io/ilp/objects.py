@@ -4,7 +4,9 @@ Tracking projects keep, per lane, ilastik's own label image and object features:
 
 - ``<Applet>/LabelImage_v2/labelimageNNN/blockNNNN`` (uint32, ``t, x, y, z, c`` blocks with a
   ``blockSlice`` attribute): the thresholded, size-filtered, labelled segmentation whose labels
-  the annotations and stored events refer to;
+  the annotations and stored events refer to; projects of older ilastik versions store it as
+  ``<Applet>/LabelImage/NNNN/[[t0, x0, y0, z0, c0], [t1, x1, y1, z1, c1]]`` (the block's
+  start and stop in its name);
 - ``<Applet>/RegionFeatures[Vigra]/NNNN/[[t], [t+1]]/<plugin>/<feature>`` (one row per label,
   row 0 = background) and, for tracking, ``RegionFeaturesDivision`` (the "Cell Division
   Features" between frames t and t + 1).
@@ -49,10 +51,27 @@ def feature_applet(path: str | os.PathLike) -> str | None:
     """The applet of ``path`` holding the cached label image (tracking before object extraction), or None."""
     with _open(path) as f:
         for name in _APPLETS:
-            g = f.get(f"{name}/LabelImage_v2")
-            if isinstance(g, h5py.Group) and len(g):
-                return name
+            for group in ("LabelImage_v2", "LabelImage"):
+                g = f.get(f"{name}/{group}")
+                if isinstance(g, h5py.Group) and len(g):
+                    return name
     return None
+
+
+def _label_blocks(f: h5py.File, applet: str, lane: int) -> list[tuple[tuple[slice, ...], h5py.Dataset]]:
+    """``(slices, dataset)`` of every cached label block of a lane, in either layout."""
+    g = f.get(f"{applet}/LabelImage_v2/labelimage{lane:03d}")
+    if isinstance(g, h5py.Group) and len(g):
+        return [(_slices(g[k].attrs["blockSlice"].decode() if isinstance(g[k].attrs["blockSlice"], bytes)
+                         else str(g[k].attrs["blockSlice"])), g[k]) for k in sorted(g)]
+    g = f.get(f"{applet}/LabelImage/{lane:04d}")
+    blocks = []
+    if isinstance(g, h5py.Group):
+        for k in sorted(g):
+            nums = [int(v) for v in re.findall(r"-?\d+", k)]
+            if len(nums) == 10 and isinstance(g[k], h5py.Dataset):
+                blocks.append((tuple(slice(a, b) for a, b in zip(nums[:5], nums[5:])), g[k]))
+    return blocks
 
 
 def _slices(text: str) -> tuple[slice, ...]:
@@ -74,12 +93,10 @@ def read_label_frames(path: str | os.PathLike, lane: int = 0, applet: str | None
     """
     applet = applet or feature_applet(path)
     with _open(path) as f:
-        g = f.get(f"{applet}/LabelImage_v2/labelimage{lane:03d}") if applet else None
-        if not isinstance(g, h5py.Group) or not len(g):
+        blocks = _label_blocks(f, applet, lane) if applet else []
+        if not blocks:
             raise InputError(f"{path}: no cached label image for lane {lane} "
                              "(<Applet>/LabelImage_v2); run object extraction in ilastik or segment it")
-        blocks = [(_slices(g[k].attrs["blockSlice"].decode() if isinstance(g[k].attrs["blockSlice"], bytes)
-                           else str(g[k].attrs["blockSlice"])), g[k]) for k in sorted(g)]
         shape = tuple(max(s[i].stop for s, _ in blocks) for i in range(5))
         out = np.zeros(shape, np.uint32)
         for sl, ds in blocks:
