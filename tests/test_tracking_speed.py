@@ -277,7 +277,7 @@ def test_flow_rejects_a_negative_time_limit(bad):
 
 
 def test_in_numba_clock_is_the_monotonic_clock():
-    from gputrack.tracking.flow import _clock_ns
+    from gputrack.tracking.flow_search import _clock_ns
 
     a = time.monotonic_ns()
     b = _clock_ns()
