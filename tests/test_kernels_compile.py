@@ -29,6 +29,7 @@ NAME_EXPRESSIONS = {
     "forest.cu": importlib.import_module("gputrack.forest.predict")._NAME_EXPRESSIONS,
     "objects_ccl.cu": labeling._NAME_EXPRESSIONS,
     "regions.cu": (),
+    "watershed.cu": (),
 }
 
 

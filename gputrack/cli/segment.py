@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import CHANNEL_HELP, add_common, count, nonnegative, say
+from ._common import CHANNEL_HELP, add_common, add_threshold_method, count, nonnegative, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,18 +17,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dataset", help="dataset inside an HDF5/Zarr input")
     p.add_argument("--axes", help="axes of the input, e.g. tyxc (guessed when absent)")
-    p.add_argument("--method", choices=("simple", "hysteresis"), default="simple",
-                   help="one threshold, or hysteresis (cores above --high-threshold grown to --threshold)")
+    add_threshold_method(p)
     p.add_argument("--threshold", type=nonnegative, default=0.5,
                    help="(low) threshold, inclusive, in the input units (0-1 for probabilities)")
-    p.add_argument("--high-threshold", type=nonnegative, default=0.8,
-                   help="core threshold for hysteresis, >= --threshold")
     p.add_argument(
         "--sigma", type=nonnegative, nargs="+", default=[1.0], help="smoothing sigma, one or per axis (z y x)"
     )
     p.add_argument("--channel", type=count,
                    help=CHANNEL_HELP)
-    p.add_argument("--core-channel", type=count, help="hysteresis: channel of the cores (default: --channel)")
+    p.add_argument("--core-channel", type=count,
+                   help="hysteresis, watershed: channel of the cores (default: --channel)")
     p.add_argument("--min-size", type=count, default=10, help="smallest object kept, in pixels")
     p.add_argument("--max-size", type=count, default=1_000_000, help="largest object kept, in pixels")
     p.set_defaults(func=run, inputs=("input",), outputs=("out",))

@@ -8,6 +8,7 @@ from ._common import (
     CHANNEL_HELP,
     add_common,
     add_scheduler,
+    add_threshold_method,
     count,
     fraction,
     nonnegative,
@@ -92,6 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--raw-axes", help="axes of the raw file (guessed when absent)")
     p.add_argument("--probability-axes", help="axes of the probabilities file (guessed when absent)")
     p.add_argument("--threshold", type=fraction, default=0.5, help="with --probabilities: threshold")
+    add_threshold_method(p, "with --probabilities: ")
     p.add_argument("--sigma", type=nonnegative, default=1.0, help="with --probabilities: smoothing sigma")
     p.add_argument("--channel", type=count,
                    help="with --probabilities: " + CHANNEL_HELP)
@@ -161,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
         raw_axes=args.raw_axes,
         probability_axes=args.probability_axes,
         threshold=args.threshold,
+        method=args.method,
+        high_threshold=args.high_threshold,
         sigma=args.sigma,
         channel=args.channel,
         min_size=args.min_size,

@@ -1,4 +1,4 @@
-"""ilastik's "Threshold and Size Filter": smoothing, simple or hysteresis threshold, size filter.
+"""ilastik's "Threshold and Size Filter": smoothing, a threshold method, size filter.
 
 Semantics (ilastik ``opThresholdTwoLevels``, spec section 2), per time frame:
 
@@ -11,6 +11,9 @@ Semantics (ilastik ``opThresholdTwoLevels``, spec section 2), per time frame:
    ``final >= threshold`` that contain at least one pixel of a surviving core, where
    ``final`` is ``smoothed[channel]``, or ``smoothed[channel] + smoothed[core_channel]``
    when the two channels differ (ilastik sums them).
+   ``"watershed"`` (ilastik's "don't merge objects", method 3): the same cores, grown by a
+   seeded watershed over ``final`` down to ``threshold``, so touching objects with
+   separate cores stay apart (:mod:`gputrack.segment.watershed`).
 4. Face-connected components (4 in 2D, 6 in 3D), then the size filter: an object is kept
    iff ``min_size <= pixel count <= max_size``.
 5. Labels are ``uint32``, consecutive from 1 in raster order of first occurrence
@@ -41,8 +44,12 @@ from ..errors import InputError
 from ..io.axes import guess_axes, normalize_axes, transpose_axes
 from .labeling import filter_sizes, label_volume, select_labels
 from .smoothing import smooth_volume, spatial_sigmas
+from .watershed import flood, inverted
 
-METHODS = ("simple", "hysteresis")
+METHODS = ("simple", "hysteresis", "watershed")
+"""Threshold methods; ``ILASTIK_METHODS`` maps ilastik's ``CurOperator`` numbers to them."""
+
+ILASTIK_METHODS = {0: "simple", 1: "hysteresis", 2: "graphcut", 3: "watershed"}
 
 
 def threshold(
@@ -67,12 +74,13 @@ def threshold(
     image
         Image with axes from ``tzyxc`` (numpy or cupy), e.g. ``yx``, ``yxc``, ``tzyxc``.
     method
-        ``"simple"`` or ``"hysteresis"`` (ilastik's "two-level").
+        ``"simple"``, ``"hysteresis"`` (ilastik's "two-level") or ``"watershed"``
+        (ilastik's "don't merge objects": cores grown by a seeded watershed).
     threshold
         Threshold of the final image (ilastik's LowThreshold); ``value >= threshold`` is
         foreground.
     high_threshold
-        Core threshold for ``"hysteresis"``.
+        Core threshold for ``"hysteresis"`` and ``"watershed"``.
     sigma
         Smoothing sigma, one value or one per spatial axis (``z, y, x``); default 1.0
         as in ilastik. Any value < 0.1 (on a non-singleton axis) disables smoothing.
@@ -154,7 +162,8 @@ def _check_threshold(data: Any, xp: Any, drange, low: float, high: float, method
             probability_like = float(xp.nanmin(data)) >= 0.0 and float(xp.nanmax(data)) <= 1.0
     if not probability_like:
         return
-    checks = [("threshold", low)] + ([("high_threshold", high)] if method == "hysteresis" else [])
+    two_level = method in ("hysteresis", "watershed")
+    checks = [("threshold", low)] + ([("high_threshold", high)] if two_level else [])
     for name, value in checks:
         if not 0.0 <= value <= 1.0:
             raise InputError(
@@ -181,6 +190,9 @@ def _threshold_frame(frame, xp, method, low, high, sig, channel, core, min_size,
         final = final + core_img
     cores, n_cores = label_volume(core_img >= xp.float32(high))
     cores = filter_sizes(cores, n_cores, min_size, max_size)
+    if method == "watershed":
+        cost, stop = inverted(final, low)
+        return label_volume(flood(cost, cores, stop))
     lab, n = label_volume(final >= xp.float32(low))
     touched = xp.zeros(n + 1, dtype=bool)
     touched[lab[cores > 0]] = True

@@ -135,13 +135,14 @@ def ilp_segmentation(project, lane: int = 0) -> np.ndarray:
     from ..io.axes import transpose_axes
     from ..io.ilp import open_lane
     from ..segment import threshold
+    from ..segment.threshold import METHODS
 
     th = project.threshold
     if th is None:
         raise InputError(f"{project.path}: no threshold settings and no cached label image")
-    if th.method not in ("simple", "hysteresis"):
+    if th.method not in METHODS:
         raise InputError(f"{project.path}: threshold method {th.method!r} is not supported headless "
-                         "(simple or hysteresis)")
+                         f"({', '.join(METHODS)})")
     role = "Prediction Maps" if "Prediction Maps" in project.roles else None
     data = np.asarray(open_lane(project, lane, role=role))
     axes = project.lanes[lane].inputs[role or project.roles[0]].axes or "txyzc"

@@ -1,7 +1,7 @@
 """Thresholding from files: probabilities or a mask -> a label image or mask frames.
 
 ilastik's ThresholdTwoLevels applet as a file-to-file step: read a sequence, smooth,
-threshold (simple or hysteresis), size filter, label, write.
+threshold (simple, hysteresis or watershed), size filter, label, write.
 
 The channel rule (``channel=None``), the same for ``segment`` and ``track
 --probabilities``: a single-channel input (a mask, one probability map) uses channel 0; an
@@ -32,6 +32,15 @@ def default_channel(shape: tuple[int, ...], axes: str) -> int:
     if "c" not in axes or shape[axes.index("c")] < 2:
         return 0
     return 1
+
+
+def check_levels(method: str, threshold: float, high_threshold: float) -> None:
+    """Refuse a core threshold below the threshold for the two-level methods (one line)."""
+    if method in ("hysteresis", "watershed") and high_threshold < threshold:
+        raise InputError(
+            f"--high-threshold {high_threshold} is below --threshold {threshold}: {method} grows "
+            "cores above the high threshold down to the low one; expected high >= low"
+        )
 
 
 def check_finite(image: Any, what: str) -> None:
@@ -96,11 +105,7 @@ def segment_file(
     from ..io.sequence import read_sequence  # noqa: PLC0415
     from ..segment import threshold as threshold_image  # noqa: PLC0415
 
-    if method == "hysteresis" and high_threshold < threshold:
-        raise InputError(
-            f"--high-threshold {high_threshold} is below --threshold {threshold}: hysteresis keeps "
-            "objects above the low threshold that reach the high one; expected high >= low"
-        )
+    check_levels(method, threshold, high_threshold)
     out = check_writable(out, overwrite)
     image, axes = read_sequence(input, dataset=dataset, axes=axes)
     check_finite(image, str(input))

@@ -85,6 +85,8 @@ def track_files(
     raw_axes: str | None = None,
     probability_axes: str | None = None,
     threshold: float = 0.5,
+    method: str = "simple",
+    high_threshold: float = 0.8,
     sigma: float = 1.0,
     channel: int | None = None,
     min_size: int = 10,
@@ -106,7 +108,8 @@ def track_files(
     physical pixel sizes. Writes the ``exports`` (format names, see :mod:`gputrack.export.formats`) and
     ``tracking_result.h5`` into the folder ``out``. Returns ``{"out", "result", "n_frames",
     "times", "scores"}`` (``scores``: py-ctcmetrics against ``gt`` when given, else ``None``).
-    ``channel=None`` follows the channel rule of :mod:`gputrack.workflows.segmentation`.
+    ``channel=None`` follows the channel rule of :mod:`gputrack.workflows.segmentation`;
+    ``method`` and ``high_threshold`` select the threshold method (:func:`gputrack.segment.threshold`).
 
     Defaults (``fixed`` not None, no ``ilastik_compat``): the labels are trusted detections
     unless a count classifier is given, and the parameters of
@@ -140,15 +143,18 @@ def track_files(
         label_frames = read_frames_of(labels, label_axes)
     elif probabilities:
         from ..segment import threshold as threshold_image  # noqa: PLC0415
-        from .segmentation import check_finite, default_channel  # noqa: PLC0415
+        from .segmentation import check_finite, check_levels, default_channel  # noqa: PLC0415
 
+        check_levels(method, threshold, high_threshold)
         prob, axes = read_sequence(probabilities, axes=probability_axes)
         check_finite(prob, str(probabilities))
         if channel is None:
             channel = default_channel(prob.shape, axes)
         label_frames = threshold_image(
             prob,
+            method=method,
             threshold=threshold,
+            high_threshold=high_threshold,
             sigma=sigma,
             channel=channel,
             min_size=min_size,

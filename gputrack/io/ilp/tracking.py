@@ -26,7 +26,6 @@ import numpy as np
 
 from .stored import _value
 
-_THRESHOLD_METHODS = {0: "simple", 1: "hysteresis", 2: "graphcut", 3: "ipht"}
 _TRACKING_APPLETS = ("ConservationTracking", "StructuredTracking", "AnimalConservationTracking")
 
 # GUI defaults of the tracking applets (spec §4.6), used where a project stores nothing.
@@ -80,7 +79,8 @@ _TRACKING_KEYS = {
 class ThresholdSettings:
     """The ``ThresholdTwoLevels`` applet's settings (spec §2).
 
-    ``method`` is ``"simple"``, ``"hysteresis"``, ``"graphcut"`` or ``"ipht"``;
+    ``method`` is ``"simple"``, ``"hysteresis"``, ``"graphcut"`` or ``"watershed"`` (ilastik's
+    ``CurOperator`` 0-3; 3 is "don't merge objects");
     ``sigmas`` maps ``z``, ``y``, ``x`` to the smoothing sigma.
     """
 
@@ -156,6 +156,8 @@ class TrackingAnnotations:
 
 
 def _read_threshold(group: h5py.Group | None) -> ThresholdSettings | None:
+    from ...segment.threshold import ILASTIK_METHODS  # noqa: PLC0415
+
     if group is None:
         return None
     method_id = int(_value(group, "CurOperator", 0))
@@ -172,7 +174,7 @@ def _read_threshold(group: h5py.Group | None) -> ThresholdSettings | None:
         sigmas.update({k: float(_value(sigma_group, k)) for k in sigma_group if k in "zyx"})
     beta = _value(group, "Beta")
     return ThresholdSettings(
-        method=_THRESHOLD_METHODS.get(method_id, str(method_id)),
+        method=ILASTIK_METHODS.get(method_id, str(method_id)),
         channel=channel,
         core_channel=int(core),
         sigmas=sigmas,

@@ -7,20 +7,21 @@ from napari.layers import Image
 from qtpy.QtWidgets import QComboBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ... import backend
+from ...segment.threshold import METHODS
 from ._common import start_worker, user_action
 from ._layout import LayerPicker, checkbox, form, spin
 from .pixel import image_axes
 
 
 class ThresholdWidget(QWidget):
-    """Smooth, threshold (simple or hysteresis) and size-filter an image or probability layer."""
+    """Smooth, threshold (any method of :data:`METHODS`) and size-filter an image or probability layer."""
 
     def __init__(self, napari_viewer, parent=None):
         super().__init__(parent)
         self.viewer = napari_viewer
         self.picker = LayerPicker(napari_viewer, Image)
         self.method = QComboBox()
-        self.method.addItems(["simple", "hysteresis"])
+        self.method.addItems(list(METHODS))
         self.threshold = spin(0.5, -1e9, 1e9, decimals=3, step=0.05)
         self.high = spin(0.8, -1e9, 1e9, decimals=3, step=0.05)
         self.sigma = spin(1.0, 0.0, 50.0, decimals=2, step=0.5)
