@@ -42,18 +42,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="trees of the random forest (default 100)")
     q.add_argument("--seed", type=seed, default=0, help="random seed of the forest (default 0)")
     q.set_defaults(func=run_train, inputs=("labels", "raw", "annotations"), outputs=("out",))
-    q = objects_sub.add_parser("predict", help="classify objects with a trained classifier")
-    _object_inputs(q)
-    q.add_argument("--classifier", required=True, help="file from 'gputrack objects train'")
+    q = objects_sub.add_parser("predict",
+                               help="classify objects with a trained classifier or an ilastik project")
+    _object_inputs(q, labels_required=False)
+    q.add_argument("--classifier", help="file from 'gputrack objects train' (or --ilp)")
+    q.add_argument("--ilp", metavar="PROJECT",
+                   help="an ilastik object-classification project: its objects, cached features and "
+                        "stored forest; predictions compared with those it caches (instead of --labels / "
+                        "--classifier)")
     q.add_argument("--out", required=True, help="predictions table (CSV)")
     q.add_argument("--image", help="also paint the classes into the objects (PNG/TIFF/HDF5)")
     q.add_argument("--glasbey", action="store_true", help="PNG with Fiji's Glasbey LUT (default: grey)")
     q.set_defaults(func=run_predict, inputs=("labels", "raw", "classifier"), outputs=("out", "image"))
 
 
-def _object_inputs(q: argparse.ArgumentParser) -> None:
+def _object_inputs(q: argparse.ArgumentParser, labels_required: bool = True) -> None:
     add_common(q)
-    q.add_argument("--labels", required=True, help="label image or folder of label frames (CTC)")
+    q.add_argument("--labels", required=labels_required, help="label image or folder of label frames (CTC)")
     q.add_argument("--raw", help="intensities: image or folder of frames")
     q.add_argument("--raw-axes", help="axes of the raw data (guessed when absent)")
     q.add_argument("--label-axes", help="axes of the labels (guessed when absent)")
@@ -107,8 +112,16 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_predict(args: argparse.Namespace) -> int:
     """Classify every object; write the predictions table and optionally the painted image."""
+    from ..errors import InputError  # noqa: PLC0415
     from ..workflows.object_classification import predict_file  # noqa: PLC0415
 
+    if args.ilp:
+        if args.labels or args.classifier or args.raw:
+            raise InputError("--ilp takes the objects and the classifier from the project; leave out "
+                             "--labels / --raw / --classifier")
+        return _run_predict_ilp(args)
+    if not args.labels or not args.classifier:
+        raise InputError("objects predict: give --labels and --classifier (or --ilp PROJECT)")
     predictions = predict_file(
         args.out, args.classifier, args.labels, args.raw, image=args.image, glasbey=args.glasbey,
         device=args.device, overwrite=args.overwrite, **_read(args),
@@ -118,4 +131,22 @@ def run_predict(args: argparse.Namespace) -> int:
     codes = predictions.attrs.get("class_codes")
     if codes and args.image:
         say(args, f"{args.image}: pixel values " + ", ".join(f"{v} = {c}" for c, v in codes.items()))
+    return 0
+
+
+def _run_predict_ilp(args: argparse.Namespace) -> int:
+    """``objects predict --ilp``: an ilastik object-classification project headless."""
+    from ..workflows.ilastik_objects import predict_ilp_file  # noqa: PLC0415
+
+    done = predict_ilp_file(args.ilp, args.out, image=args.image, glasbey=args.glasbey,
+                            overwrite=args.overwrite)
+    table = done["table"]
+    counts = table["class_name"].value_counts().sort_index().to_dict() if len(table) else {}
+    say(args, f"{args.ilp}: {len(table)} objects classified {counts} -> {args.out}")
+    cmp = done["comparison"]
+    if cmp is None:
+        say(args, "the project caches no object predictions to compare with")
+    else:
+        say(args, f"ilastik's cached predictions: {cmp['same_class']}/{cmp['objects']} objects in the same "
+                  f"class, largest probability difference {cmp['max_abs_difference']:.2g}")
     return 0
