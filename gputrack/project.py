@@ -273,7 +273,7 @@ def save_annotations(path: str | os.PathLike, annotations: Any) -> Path:
     if path.exists():
         if not h5py.is_hdf5(path):
             raise InputError(f"{path}: not a gputrack project (not an HDF5 file)")
-        with h5py.File(path, "r") as fh:
+        with open_hdf5(path, "gputrack project") as fh:
             if fh.attrs.get("format") != FORMAT:
                 raise InputError(f"{path}: not a gputrack project (no format={FORMAT!r} attribute)")
     rows = [(t, label, k) for t, label, ids in annotations.objects() for k in sorted(ids)]
@@ -302,7 +302,7 @@ def load_annotations(path: str | os.PathLike):
         raise MissingInputError(f"{path}: project file not found")
     if not h5py.is_hdf5(path):
         raise InputError(f"{path}: not a gputrack project (not an HDF5 file)")
-    with h5py.File(path, "r") as fh:
+    with open_hdf5(path, "gputrack project") as fh:
         if fh.attrs.get("format") != FORMAT:
             raise InputError(f"{path}: not a gputrack project (no format={FORMAT!r} attribute)")
         if "annotations" not in fh:
