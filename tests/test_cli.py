@@ -121,8 +121,13 @@ def test_demo_runs_the_pipeline_and_scores_it(tmp_path):
 
     assert len(pd.read_csv(out / "objects.csv")) == summary["objects"]
     assert "trackId" in pd.read_csv(out / "tracking.csv").columns
-    for name in ("overlay.png", "lineage.png"):
-        assert Image.open(out / name).mode == "RGB"
+    # pictures: overlays of 5 evenly spaced frames at a readable size, and the lineage tree
+    overlays = sorted(p.name for p in out.glob("overlay_t*.png"))
+    assert overlays == [f"overlay_t{t:04d}.png" for t in (0, 2, 4, 5, 7)]  # linspace(0, 7, 5) rounded
+    for name in [*overlays, "lineage.png"]:
+        image = Image.open(out / name)
+        assert image.mode in ("RGB", "RGBA")
+    assert max(Image.open(out / overlays[0]).size) >= 800
     # nothing is left behind next to the output, and it is not overwritten
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
     assert_one_line_error(run_cli("demo", "--out", str(out)), "overwrite")

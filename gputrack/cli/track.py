@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--export", default="ctc", help=f"comma-separated formats: {format_names} (default ctc)"
     )
+    p.add_argument("--pictures", action="store_true",
+                   help="also draw overlay_tTTTT.png of 5 frames and lineage.png into --out "
+                        "(see 'gputrack render')")
     p.add_argument("--gt", help="CTC ground-truth folder (NN_GT): print py-ctcmetrics scores")
     p.add_argument("--solver", choices=("flow", "ilp"), default="flow",
                    help="flow (fast, certified optimal where it can) or ilp (OR-Tools)")
@@ -178,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
         motion=args.motion,
         division_classifier=args.division_classifier,
         count_classifier=args.count_classifier,
+        pictures=args.pictures,
     )
     result, times = done["result"], done["times"]
     est = result.estimated
@@ -214,7 +218,7 @@ def _run_ilp(args: argparse.Namespace) -> int:
 
         weights = load_weights(args.weights)
     done = track_ilp(args.ilp, args.out, exports=args.export, weights=weights, solver=args.solver,
-                     overwrite=args.overwrite)
+                     overwrite=args.overwrite, pictures=args.pictures)
     res = done["result"]
     lin = res.lineage
     n_tracks = int(lin.loc[lin["track_id"] > 0, "track_id"].nunique())

@@ -1,123 +1,204 @@
-"""Pictures of a tracking result: tracks drawn over the raw data, and a lineage tree.
+"""Pictures of a tracking result with matplotlib: frame overlays and the lineage tree.
 
-Both are plain RGB ``uint8`` arrays drawn with numpy (no plotting library), ready for
-:func:`gputrack.io.write_image` as PNG. Colours come from the Glasbey palette, indexed by
-track id (overlay) or lineage id (tree), so the same cell has the same colour in both.
+:func:`overlay_figure` draws one frame at a readable size (small frames are upscaled):
+the contrast-stretched raw frame in grey, each object filled and outlined in its track's
+colour, the track id beside a dot at its centroid, the frame number in a corner and
+optional tails of the last positions. :func:`lineage_figure` draws the lineage tree: time
+in frames on the x axis, one horizontal line per track labelled with its id, and a marker
+at each division joining mother and daughters. Both return a
+:class:`matplotlib.figure.Figure` (drawn with Agg, no pyplot state) and colour a track the
+same way: :func:`track_colours`, the Glasbey palette without the colours that would not
+stand out from a grey image or a white page.
 
 Examples
 --------
 >>> import numpy as np, pandas as pd
->>> raw = np.zeros((2, 20, 20), np.uint16)
->>> pos = pd.DataFrame({"t": [0, 1], "track_id": [1, 1], "lineage_id": [1, 1],
-...                     "y": [5.0, 10.0], "x": [5.0, 5.0]})
->>> track_overlay(raw, pos).shape
-(20, 20, 3)
+>>> masks = np.zeros((2, 20, 20), np.uint16); masks[:, 5:9, 5:9] = 1
+>>> figure_rgb(overlay_figure(masks, 1, numbers=[0, 1])).shape
+(800, 800, 3)
 >>> tracks = pd.DataFrame({"label": [1, 2, 3], "begin": [0, 4, 4], "end": [3, 9, 7], "parent": [0, 1, 1]})
->>> lineage_plot(tracks, frame_width=4, row_height=6).shape
-(18, 40, 3)
+>>> len(division_markers(lineage_figure(tracks)).get_offsets())
+1
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..io.images import glasbey_palette
+MIN_SIDE = 800
+"""Default smallest long side of an overlay in pixels: smaller frames are upscaled to it."""
+
+DPI = 100
 
 
-def _colour(ids: np.ndarray) -> np.ndarray:
-    """Glasbey colours for positive ids (cycling past 255; 0 stays black)."""
+@functools.lru_cache(maxsize=1)
+def _standout_palette() -> np.ndarray:
+    """Glasbey colours of CIELAB lightness 50-88 and chroma >= 45 (visible on grey and white)."""
+    from ..io.images import _srgb_to_lab, glasbey_palette  # noqa: PLC0415
+
     palette = glasbey_palette(256)
+    lab = _srgb_to_lab(palette / 255.0)
+    chroma = np.hypot(lab[:, 1], lab[:, 2])
+    keep = (lab[:, 0] >= 50) & (lab[:, 0] <= 88) & (chroma >= 45)
+    return palette[keep]
+
+
+def track_colours(ids: Sequence[int] | np.ndarray) -> np.ndarray:
+    """The colour of each track id: ``(n, 3)`` uint8 sRGB, black for ids < 1.
+
+    Ids index the Glasbey palette (:func:`gputrack.io.images.glasbey_palette`) restricted to
+    colours that stand out from a grey image and from white, cycling past its end.
+
+    >>> track_colours([0, 1, 2]).tolist()
+    [[0, 0, 0], [0, 255, 0], [255, 0, 0]]
+    """
+    palette = _standout_palette()
     ids = np.asarray(ids, np.int64)
-    return palette[np.where(ids > 0, (ids - 1) % 255 + 1, 0)]
+    out = palette[(np.maximum(ids, 1) - 1) % len(palette)]
+    out[ids < 1] = 0
+    return out
 
 
-def _draw_segment(
-    canvas: np.ndarray, p0: Sequence[float], p1: Sequence[float], colour, width: int = 1
-) -> None:
-    """Draw a straight segment (row, col) -> (row, col) into an RGB canvas, clipped."""
-    n = int(np.ceil(max(abs(p1[0] - p0[0]), abs(p1[1] - p0[1])))) + 1
-    rows = np.rint(np.linspace(p0[0], p1[0], n)).astype(np.int64)
-    cols = np.rint(np.linspace(p0[1], p1[1], n)).astype(np.int64)
-    h, w = canvas.shape[:2]
-    for dr in range(-(width // 2), width - width // 2):
-        for dc in range(-(width // 2), width - width // 2):
-            r, c = rows + dr, cols + dc
-            ok = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-            canvas[r[ok], c[ok]] = colour
+def contrast_stretch(frame: np.ndarray, low: float = 1.0, high: float = 99.5) -> np.ndarray:
+    """A 2D frame (3D: maximum projection over z) scaled to [0, 1] between two percentiles.
 
-
-def grey_background(frame: np.ndarray, low: float = 1.0, high: float = 99.5) -> np.ndarray:
-    """Percentile-stretched grey RGB image of a 2D frame (3D: maximum projection over z)."""
+    >>> float(contrast_stretch(np.arange(100.0).reshape(10, 10)).max())
+    1.0
+    """
     img = np.asarray(frame, np.float32)
     if img.ndim == 3:
         img = img.max(axis=0)
-    lo, hi = np.percentile(img, [low, high]) if img.size else (0.0, 1.0)
-    grey = np.clip((img - lo) / max(hi - lo, 1e-12), 0, 1)
-    grey = (grey * 200).astype(np.uint8)  # leave head-room so colours stand out
-    return np.repeat(grey[..., None], 3, axis=-1)
+    finite = np.isfinite(img)
+    if not finite.any():
+        return np.zeros(img.shape, np.float32)
+    lo, hi = np.percentile(img[finite], [low, high])
+    return np.clip((np.where(finite, img, lo) - lo) / max(hi - lo, 1e-12), 0, 1).astype(np.float32)
 
 
-def track_overlay(
-    raw: np.ndarray,
-    positions: pd.DataFrame,
+def centroids(mask: np.ndarray) -> pd.DataFrame:
+    """``track_id, y, x`` of every object of a track-id label image (3D: ``y, x`` of the 3D centroid).
+
+    >>> m = np.zeros((5, 5), int); m[1:3, 1:4] = 7
+    >>> centroids(m).values.tolist()
+    [[7.0, 1.5, 2.0]]
+    """
+    from scipy import ndimage  # noqa: PLC0415
+
+    mask = np.asarray(mask)
+    ids = np.unique(mask[mask > 0])
+    if not len(ids):
+        return pd.DataFrame({"track_id": np.zeros(0, np.int64), "y": [], "x": []})
+    com = np.asarray(ndimage.center_of_mass(np.ones(mask.shape), mask, ids), np.float64).reshape(len(ids), -1)
+    return pd.DataFrame({"track_id": ids.astype(np.int64), "y": com[:, -2], "x": com[:, -1]})
+
+
+def _outline(mask: np.ndarray, width: int) -> np.ndarray:
+    """Pixels of objects within ``width`` pixels of another value (4-neighbourhood steps)."""
+    edge = np.zeros(mask.shape, bool)
+    padded = np.pad(mask, width, mode="edge")
+    h, w = mask.shape
+    for d in range(1, width + 1):
+        for dy, dx in ((d, 0), (-d, 0), (0, d), (0, -d)):
+            edge |= padded[width + dy : width + dy + h, width + dx : width + dx + w] != mask
+    return edge & (mask > 0)
+
+
+def _new_figure(width_px: float, height_px: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    fig = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def overlay_figure(
+    masks: np.ndarray | Sequence[np.ndarray],
+    k: int,
     *,
-    frame: int = -1,
-    parents: pd.DataFrame | None = None,
-    width: int = 1,
-) -> np.ndarray:
-    """Trajectories of all tracks up to ``frame`` drawn over that raw frame.
+    raw: np.ndarray | Sequence[np.ndarray] | None = None,
+    numbers: Sequence[int] | None = None,
+    tail: int = 10,
+    min_side: int = MIN_SIDE,
+    fill: float | None = None,
+):
+    """Frame ``k`` with its objects drawn in their track colours, ids and frame number.
 
     Parameters
     ----------
+    masks
+        Track-id label frames ``(t, [z,] y, x)``: pixel value = track id, 0 = background
+        (a CTC result's masks; 3D is shown as a maximum projection).
+    k
+        Index of the frame drawn (into ``masks``).
     raw
-        Raw frames ``(t, y, x)`` or ``(t, z, y, x)`` (3D is shown as a maximum projection).
-    positions
-        One row per tracked object: ``t``, ``track_id`` (< 1 = not drawn), ``y``, ``x``.
-    frame
-        Frame drawn as background and last time point drawn (default: the last frame).
-    parents
-        Optional CTC track table (``label, begin, end, parent``): divisions are drawn as a
-        segment from the mother's last position to each daughter's first.
-    width
-        Line width in pixels.
+        Raw frames of the same shape, shown contrast-stretched in grey; default: a dark
+        background.
+    numbers
+        Frame number of each frame (shown in the corner); default ``0, 1, ...``.
+    tail
+        Also draw the centroids of the last ``tail`` frames of each track as a line (0: none).
+    min_side
+        Smallest long side of the picture in pixels: smaller frames are upscaled by a whole
+        factor (nearest neighbour), larger ones are drawn pixel for pixel.
+    fill
+        Opacity of the object fill (default 0.35 over raw data, 0.8 without).
 
     Returns
     -------
-    numpy.ndarray
-        ``(y, x, 3)`` uint8 RGB image.
+    matplotlib.figure.Figure
+        One axes covering the figure, with the image in frame pixel coordinates.
     """
-    n_frames = raw.shape[0]
-    frame = frame % n_frames
-    canvas = grey_background(raw[frame])
-    pos = positions[(positions["track_id"] > 0) & (positions["t"] <= frame)]
-    pos = pos.sort_values(["track_id", "t"])
-    ids = pos["track_id"].to_numpy()
-    yx = pos[["y", "x"]].to_numpy(np.float64)
-    colours = _colour(ids)
-    same = ids[1:] == ids[:-1]
-    for i in np.flatnonzero(same):
-        _draw_segment(canvas, yx[i], yx[i + 1], colours[i], width)
-    if parents is not None and len(pos):
-        first = pos.groupby("track_id")[["y", "x"]].first()
-        last = pos.groupby("track_id")[["y", "x"]].last()
-        for child, parent in parents[["label", "parent"]].itertuples(index=False):
-            if parent > 0 and child in first.index and parent in last.index:
-                _draw_segment(
-                    canvas,
-                    last.loc[parent].to_numpy(),
-                    first.loc[child].to_numpy(),
-                    _colour([child])[0],
-                    width,
-                )
-    # mark the current positions with a small cross so cells are visible in the last frame
-    now = pos[pos["t"] == frame]
-    for (y, x), colour in zip(now[["y", "x"]].to_numpy(), _colour(now["track_id"].to_numpy())):
-        _draw_segment(canvas, (y - 2, x), (y + 2, x), colour, 1)
-        _draw_segment(canvas, (y, x - 2), (y, x + 2), colour, 1)
-    return canvas
+    from matplotlib import patheffects  # noqa: PLC0415
+
+    frame = np.asarray(masks[k])
+    flat = frame.max(axis=0) if frame.ndim == 3 else frame
+    h, w = flat.shape
+    scale = max(1, -(-int(min_side) // max(h, w)))
+    if raw is not None:
+        grey = 0.8 * contrast_stretch(raw[k])  # head-room so that colours stand out
+        fill = 0.35 if fill is None else fill
+    else:
+        grey = np.full(flat.shape, 0.12, np.float32)
+        fill = 0.8 if fill is None else fill
+    big = np.repeat(np.repeat(flat, scale, axis=0), scale, axis=1)
+    rgb = np.repeat(np.repeat(grey, scale, axis=0), scale, axis=1)[..., None].repeat(3, axis=-1)
+    colour = track_colours(big).astype(np.float32) / 255
+    inside = (big > 0)[..., None]
+    rgb = np.where(inside, (1 - fill) * rgb + fill * colour, rgb)
+    edge = _outline(big, max(1, scale // 3))[..., None]
+    rgb = np.where(edge, colour, rgb)
+
+    fig = _new_figure(w * scale, h * scale)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(rgb, interpolation="nearest", extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+    ax.set_axis_off()
+    stroke = [patheffects.withStroke(linewidth=2.5, foreground="black")]
+    now = centroids(frame)
+    if tail > 0 and len(now):
+        past = [centroids(masks[j]).assign(j=j) for j in range(max(0, k - tail), k)]
+        path = pd.concat([*past, now.assign(j=k)]).sort_values(["track_id", "j"])
+        path = path[path["track_id"].isin(now["track_id"])]
+        for tid, one in path.groupby("track_id"):
+            if len(one) > 1:
+                ax.plot(one["x"], one["y"], color=track_colours([tid])[0] / 255, linewidth=1.5,
+                        path_effects=stroke, zorder=2, gid="tail")
+    colours = track_colours(now["track_id"]) / 255
+    ax.scatter(now["x"], now["y"], s=30, c=colours, edgecolors="black", linewidths=0.8, zorder=3,
+               label="centroids")
+    for (tid, y, x), c in zip(now[["track_id", "y", "x"]].itertuples(index=False), colours):
+        ax.annotate(str(int(tid)), (x, y), xytext=(4, 4), textcoords="offset points", color=c,
+                    fontsize=10, fontweight="bold", path_effects=stroke, zorder=4)
+    number = k if numbers is None else int(numbers[k])
+    ax.text(0.01, 0.99, f"frame {number}", transform=ax.transAxes, ha="left", va="top", color="white",
+            fontsize=12, bbox={"facecolor": "black", "alpha": 0.6, "edgecolor": "none"}, gid="frame")
+    return fig
 
 
 def _tree_order(tracks: pd.DataFrame) -> list[int]:
@@ -139,48 +220,75 @@ def _tree_order(tracks: pd.DataFrame) -> list[int]:
     return order
 
 
-def lineage_plot(
-    tracks: pd.DataFrame, *, frame_width: int = 6, row_height: int = 8, lineage: pd.Series | None = None
-) -> np.ndarray:
-    """A lineage tree: one horizontal bar per track over its frames, daughters joined to mothers.
+def lineage_figure(tracks: pd.DataFrame, *, title: str | None = None):
+    """The lineage tree of a CTC track table (``label, begin, end, parent``).
 
-    Parameters
-    ----------
-    tracks
-        CTC track table ``label, begin, end, parent``.
-    frame_width
-        Pixels per frame (x axis = time).
-    row_height
-        Pixels per track row (bars are ``row_height // 2`` thick).
-    lineage
-        Optional colour id per track (indexed by track label); default: the root ancestor.
+    Each track is a horizontal line over its frames (from ``begin - 0.5`` to ``end + 0.5``)
+    in its :func:`track_colours` colour with its id at the right end; daughters follow their
+    mother depth-first. Each division is one marker at the mother's end, joined by a vertical
+    line to its daughters' rows. The x axis is the frame number.
 
     Returns
     -------
-    numpy.ndarray
-        ``(n_tracks * row_height, n_frames * frame_width, 3)`` uint8 RGB image, white background.
+    matplotlib.figure.Figure
+        Its axes hold the tracks (a LineCollection with gid ``"tracks"``) and the division
+        markers (:func:`division_markers`).
     """
+    from matplotlib.collections import LineCollection  # noqa: PLC0415
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
+
+    tracks = tracks[["label", "begin", "end", "parent"]].astype(np.int64)
     order = _tree_order(tracks)
     info = tracks.set_index("label")
-    if lineage is None:
-        root = {}
-        for label in order:
-            parent = int(info.at[label, "parent"])
-            root[label] = root.get(parent, label) if parent in root else label
-        lineage = pd.Series(root)
-    n_frames = int(tracks["end"].max()) + 1 if len(tracks) else 1
-    canvas = np.full((max(len(order), 1) * row_height, n_frames * frame_width, 3), 255, np.uint8)
     row = {label: i for i, label in enumerate(order)}
-    half = max(row_height // 4, 1)
+    n = max(len(order), 1)
+    first = int(tracks["begin"].min()) if len(tracks) else 0
+    last = int(tracks["end"].max()) if len(tracks) else 0
+    height_in = min(max(0.22 * n + 1.1, 3.0), 150.0)
+    row_pt = (height_in - 1.1) * 72 / n
+    font = float(np.clip(row_pt * 0.75, 2.0, 9.0))
+    fig = _new_figure(DPI * min(max(0.15 * (last - first + 1) + 3, 7.0), 40.0), DPI * height_in)
+    ax = fig.add_axes((0.06, 0.65 / height_in, 0.9, 1 - 1.05 / height_in))
+    begin = info.loc[order, "begin"].to_numpy() if order else np.zeros(0)
+    end = info.loc[order, "end"].to_numpy() if order else np.zeros(0)
+    rows = np.arange(len(order))
+    segments = np.stack([np.c_[begin - 0.5, rows], np.c_[end + 0.5, rows]], axis=1) if order else []
+    ax.add_collection(LineCollection(segments, colors=track_colours(order) / 255 if order else "k",
+                                     linewidths=max(min(row_pt * 0.45, 4.0), 1.0), gid="tracks"))
     for label in order:
-        r = row[label] * row_height + row_height // 2
-        c0 = int(info.at[label, "begin"]) * frame_width
-        c1 = (int(info.at[label, "end"]) + 1) * frame_width - 1
-        colour = _colour([int(lineage.get(label, label))])[0]
-        canvas[r - half : r + half, c0 : c1 + 1] = colour
-        parent = int(info.at[label, "parent"])
-        if parent in row:
-            pr = row[parent] * row_height + row_height // 2
-            top, bottom = sorted((pr, r))
-            canvas[top + half : bottom - half + 1, max(c0 - 1, 0)] = (0, 0, 0)  # between the bars
-    return canvas
+        ax.text(info.at[label, "end"] + 0.7, row[label], str(label), va="center", ha="left", fontsize=font)
+    joins, stubs, marks = [], [], []
+    daughters = tracks[tracks["parent"].isin(row) & (tracks["parent"] > 0)].groupby("parent")["label"]
+    for parent, kids in daughters:
+        x = info.at[parent, "end"] + 0.5
+        ys = [row[parent], *(row[c] for c in kids)]
+        joins.append([(x, min(ys)), (x, max(ys))])
+        stubs += [[(x, row[c]), (info.at[c, "begin"] - 0.5, row[c])] for c in kids
+                  if info.at[c, "begin"] - 0.5 > x]
+        marks.append((x, row[parent]))
+    ax.add_collection(LineCollection(joins, colors="black", linewidths=0.8, gid="division links"))
+    ax.add_collection(LineCollection(stubs, colors="0.6", linewidths=0.8, linestyles="dotted", gid="gaps"))
+    marks_xy = np.asarray(marks, np.float64).reshape(-1, 2)
+    ax.scatter(marks_xy[:, 0], marks_xy[:, 1], s=22, c="black", marker="o", zorder=3, label="divisions")
+    ax.set_xlim(first - 1, last + 1 + max(0.04 * (last - first + 1), 2))
+    ax.set_ylim(n - 0.5, -0.5)
+    ticks = MaxNLocator(nbins=10, integer=True).tick_values(first, last)
+    ax.set_xticks([int(t) for t in ticks if first <= t <= last] or [first])
+    ax.set_xlabel("frame")
+    ax.set_yticks([])
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(title or f"lineage tree: {len(order)} tracks, {len(marks)} divisions", fontsize=10)
+    return fig
+
+
+def division_markers(fig):
+    """The division markers of a :func:`lineage_figure` (a PathCollection; one offset each)."""
+    ax = fig.axes[0]
+    return next(c for c in ax.collections if c.get_label() == "divisions")
+
+
+def figure_rgb(fig) -> np.ndarray:
+    """A figure drawn into a ``(height, width, 3)`` uint8 RGB array (Agg)."""
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()

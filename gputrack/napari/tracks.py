@@ -79,12 +79,12 @@ def result_layers(result, name: str = "tracks") -> list[tuple[Any, dict[str, Any
     ]
 
 
-def lineage_image(lineage, *, frame_width: int = 6, row_height: int = 8) -> np.ndarray:
-    """The lineage view of a lineage table: :func:`gputrack.export.render.lineage_plot` (RGB)."""
-    from ..export.render import lineage_plot  # noqa: PLC0415
+def lineage_image(lineage) -> np.ndarray:
+    """The lineage view of a lineage table: :func:`gputrack.export.render.lineage_figure` as RGB."""
+    from ..export.render import figure_rgb, lineage_figure  # noqa: PLC0415
     from ..tracking.lineage import track_table  # noqa: PLC0415
 
-    return lineage_plot(track_table(lineage), frame_width=frame_width, row_height=row_height)
+    return figure_rgb(lineage_figure(track_table(lineage)))
 
 
 def summary(result) -> str:

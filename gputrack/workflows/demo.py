@@ -2,7 +2,7 @@
 
 synthetic time-lapse -> pixel classifier trained on its scribbles -> probabilities ->
 threshold + size filter -> object table -> conservation tracking -> CTC result, CSV tables,
-overlay and lineage pictures -> py-ctcmetrics against the ground truth.
+overlays of 5 frames and the lineage tree -> py-ctcmetrics against the ground truth.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ def run_demo(
     from .. import pixel  # noqa: PLC0415
     from ..datasets import synthetic_timelapse, write_synthetic_ctc  # noqa: PLC0415
     from ..export import object_table_csv, tracking_csv, write_ctc  # noqa: PLC0415
-    from ..export.render import lineage_plot, track_overlay  # noqa: PLC0415
     from ..io.atomic import atomic_output, check_writable  # noqa: PLC0415
     from ..io.ctc import lineage_summary, read_tracks  # noqa: PLC0415
     from ..io.images import write_image  # noqa: PLC0415
@@ -54,6 +53,7 @@ def run_demo(
     from ..tracking.evaluate import ctc_scores  # noqa: PLC0415
     from ..tracking.pipeline import track_labels  # noqa: PLC0415
     from ..tracking.result import save_result  # noqa: PLC0415
+    from .pictures import result_tracks, write_pictures  # noqa: PLC0415
 
     out = check_writable(out, overwrite)
     device = backend.resolve_device(device)
@@ -110,11 +110,8 @@ def run_demo(
         write_ctc(result, res_dir)
         tracking_csv(tmp / "tracking.csv", result)
         save_result(tmp / "tracking_result.h5", result)
-        lineage = result.lineage
-        positions = result.detections[["t", "y", "x"]].assign(track_id=lineage["track_id"].to_numpy())
         tracks = read_tracks(res_dir / "res_track.txt")
-        write_image(tmp / "overlay.png", track_overlay(data.raw, positions, parents=tracks), axes="yxc")
-        write_image(tmp / "lineage.png", lineage_plot(tracks), axes="yxc")
+        write_pictures(tmp, *result_tracks(result), raw=data.raw)
         times["export"] = time.perf_counter() - t0
         scores = timed("evaluate", ctc_scores, res_dir, tmp / "data" / "01_GT")
 
@@ -161,7 +158,7 @@ def demo_summary(report: dict) -> list[str]:
     width = max(len(r[0]) for r in rows)
     lines += [f"  {name:<{width}}  {value}" for name, value in rows]
     lines.append(
-        f"  outputs in {report['out']}/ (data/01_RES CTC result, tracking.csv, objects.csv, overlay.png, "
-        "lineage.png)"
+        f"  outputs in {report['out']}/ (data/01_RES CTC result, tracking.csv, objects.csv, "
+        "overlay_tTTTT.png, lineage.png)"
     )
     return lines

@@ -308,10 +308,12 @@ def track_ilp(
     weights: dict[str, float] | None = None,
     solver: str = "flow",
     overwrite: bool = False,
+    pictures: bool = False,
 ) -> dict:
     """Run a tracking project headless: its objects, priors and parameters (or ``weights``), exports.
 
-    Writes the ``exports`` and ``tracking_result.h5`` into the folder ``out`` (when given).
+    Writes the ``exports`` and ``tracking_result.h5`` into the folder ``out`` (when given),
+    with ``pictures`` also the overlays and lineage tree (:mod:`gputrack.workflows.pictures`).
     Returns ``{"out", "result", "params", "differences", "merger_differences"}``:
     ``differences`` lists the frames where the events differ from those ilastik stored in the
     project (``None`` when it stores none), ``merger_differences`` the same with merger pieces
@@ -343,5 +345,9 @@ def track_ilp(
         with atomic_output(out, overwrite=overwrite, directory=True) as tmp:
             export_many(result, exports, tmp, ilastik_compat=True)
             save_result(tmp / "tracking_result.h5", result)
+            if pictures:
+                from .pictures import result_tracks, write_pictures
+
+                write_pictures(tmp, *result_tracks(result))
     return {"out": out, "result": result, "params": params, "differences": differences,
             "merger_differences": merger_differences}

@@ -100,6 +100,7 @@ def track_files(
     motion: str | None = None,
     division_classifier: Any = None,
     count_classifier: Any = None,
+    pictures: bool = False,
 ) -> dict:
     """Track the frames of ``labels`` (or of ``probabilities`` after a threshold) into ``out``.
 
@@ -118,7 +119,8 @@ def track_files(
     ``params`` as given. ``division_classifier`` / ``count_classifier`` (files of ``gputrack
     objects train --kind division|count``) give the division and object-count probabilities;
     the count classifier's largest class sets the maximal objects per merger unless ``params``
-    asks for more (:mod:`gputrack.workflows.automatic_tracking`).
+    asks for more (:mod:`gputrack.workflows.automatic_tracking`). ``pictures`` also writes
+    the overlays and the lineage tree (:mod:`gputrack.workflows.pictures`) into ``out``.
     """
     from ..export.formats import export_many, parse_formats  # noqa: PLC0415
     from ..io.atomic import atomic_output, check_writable  # noqa: PLC0415
@@ -208,6 +210,10 @@ def track_files(
     with atomic_output(out, overwrite=overwrite, directory=True) as tmp:
         export_many(result, exports, tmp, raw=raw_frames, ilastik_compat=compat)
         save_result(tmp / "tracking_result.h5", result)
+        if pictures:
+            from .pictures import result_tracks, write_pictures  # noqa: PLC0415
+
+            write_pictures(tmp, *result_tracks(result), raw=raw_frames)
     times["export"] = time.perf_counter() - t0
     scores = None
     if gt:
