@@ -89,6 +89,7 @@ CASES: dict[str, list[Case]] = {
         Case("track --labels {tra} --raw {raw_h5} --division-classifier {classifier} --out {out}", "res_clf",
              folder=True),
         Case("track --ilp {tracking_ilp} --out {out}", "res_ilp", folder=True),
+        Case("track --labels {labels_h5} --raw {raw_h5} --out {out} --pictures", "res_pics", folder=True),
     ],
     "learn": [
         Case("learn --annotations {gt} --out {out} --max-rounds 3", "weights.json"),
@@ -101,6 +102,9 @@ CASES: dict[str, list[Case]] = {
     "annotate info": [Case("annotate info --project {annotated}")],
     "export": [Case("export {result} --format ctc --out {out}", "ctc", folder=True),
                Case("export {result} --format csv --out {out}", "tracks.csv")],
+    "render": [Case("render {result} --out {out}", "pics", folder=True),
+               Case("render {result} --raw {raw_h5} --out {out} --frames 1 --format svg", "pics_raw",
+                    folder=True)],
     "demo": [Case("demo --out {out} --frames 3 --trees 3", "demo", folder=True)],
     "ilastik-headless": [Case("ilastik-headless --headless --project={ilp} --output_filename_format={out} "
                               "{ilp_png}", "headless.h5")],
