@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 import tifffile
+from scipy import ndimage as ndi
 
 from gputrack import backend
 from gputrack.cli import build_parser, main
@@ -164,6 +169,63 @@ def test_folder_batch_skips_finished_images_and_overwrite_redoes_only_changed(wo
     after = {p.name: p.stat().st_mtime_ns for p in outs}
     assert after["cell1_Probabilities.h5"] != before["cell1_Probabilities.h5"][0]
     assert after["cell0_Probabilities.h5"] == before["cell0_Probabilities.h5"][0]
+
+
+def test_interrupted_folder_batch_resumes(tmp_path, capsys):
+    """Ctrl-C after 3 of 6 images: exit 130, one line, nothing partial; the rerun does only the rest."""
+    from gputrack import pixel
+    from gputrack.project import load_project
+    from tests.conftest import ROOT
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(6):  # big enough that one image takes a while (~1 s), always the same work
+        image = ndi.gaussian_filter(rng.random((640, 640)), 4) * 4000
+        write_image(folder / f"img{i}.tif", image.astype(np.uint16), axes="yx")
+    scribbles = np.zeros((640, 640), np.uint8)
+    scribbles[20:24, 20:300], scribbles[400:404, 200:500] = 1, 2
+    write_image(tmp_path / "lab.png", scribbles, axes="yx")
+    project = tmp_path / "p.h5"
+    assert main(["pixel", "train", "--images", str(folder / "img0.tif"), "--labels",
+                 str(tmp_path / "lab.png"), "--out", str(project), "--features", *FEATURES, "--trees", "10",
+                 "-q"]) == 0
+    out = tmp_path / "out"
+    argv = ["pixel", "predict", str(folder), "--project", str(project), "--out", str(out), "--device", "cpu",
+            "-q"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "gputrack", *argv], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 600
+    while len(list(out.glob("*_Probabilities.h5"))) < 3 or not (  # the 4th image under way
+            list(out.glob(".*.partial.h5")) or len(list(out.glob("*_Probabilities.h5"))) > 3):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gputrack: interrupted"), err
+    done = sorted(out.glob("*_Probabilities.h5"))
+    assert 3 <= len(done) < 6
+    assert [p.name for p in out.iterdir() if p not in done] == [".gputrack-batch.json"]  # nothing partial
+
+    def stamp(p):
+        st = p.stat()
+        return st.st_ino, st.st_mtime_ns, p.read_bytes()
+
+    before = {p.name: stamp(p) for p in done}
+    capsys.readouterr()
+    assert main(argv[:-1]) == 0
+    assert f"{len(done)} of 6 images already done" in capsys.readouterr().err
+    outs = sorted(out.glob("*_Probabilities.h5"))
+    assert [p.name for p in outs] == [f"img{i}_Probabilities.h5" for i in range(6)]
+    assert {p.name: stamp(p) for p in done} == before  # the finished ones untouched
+    clf = load_project(project).classifier
+    for i in (0, 5):  # one of the first run, one of the rerun: the classifier's probabilities
+        expected = backend.to_host(pixel.predict(clf, read_image(folder / f"img{i}.tif"), device="cpu"))
+        np.testing.assert_allclose(read_image(out / f"img{i}_Probabilities.h5"), expected, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- 5 / 12 output names

@@ -12,8 +12,9 @@ non-channel axes and put the classes last.
 
 Resuming: every run writes its blocks into a hidden sibling
 ``.{name}.partial.h5`` (chunked, with a ``done`` bitmap over the block grid and a
-fingerprint of input, classifier and settings). An interrupted run leaves it behind; a
-re-run with the same settings finds it and computes only the missing blocks. Only when
+fingerprint of input, classifier and settings). An interrupted or failed run leaves it
+behind when it holds finished blocks (else it is removed); a re-run with the same settings
+finds it and computes only the missing blocks. Only when
 every block is done is the partial file renamed onto the output (HDF5) or converted to
 it (Zarr, TIFF, PNG, through :func:`gputrack.io.atomic_output`), so an output that exists
 is always complete.
@@ -277,8 +278,12 @@ def _read_record(out_dir: Path) -> dict:
 
 def _write_record(out_dir: Path, record: dict) -> None:
     tmp = out_dir / f"{BATCH_RECORD}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
-    os.replace(tmp, out_dir / BATCH_RECORD)
+    try:
+        tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
+        os.replace(tmp, out_dir / BATCH_RECORD)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _batch_key(fingerprint: str, image: Path, glasbey: bool, lut: Any) -> str:
@@ -400,6 +405,7 @@ def classify_file(
     own_bar = progress is None
     bar = _progress(len(grid), quiet, out.name) if own_bar else progress
     fh = _open_partial(part, fingerprint, shape, dtype, chunks, len(grid))
+    finished = np.zeros(len(grid), bool)
     try:
         ds, done = fh[DATASET], fh["done"]
         finished = done[()].astype(bool)
@@ -416,6 +422,11 @@ def classify_file(
             finished[i] = True
             fh.flush()
             bar.update(1)
+    except BaseException:  # an error or Ctrl-C: finished blocks stay for a resume, else nothing stays
+        fh.close()
+        if not finished.any():
+            part.unlink(missing_ok=True)
+        raise
     finally:
         fh.close()
         if own_bar:
