@@ -39,3 +39,49 @@ def test_annotate_import_info_export(tmp_path, capsys):
                  "--out", str(tmp_path / "GT")]) == 2          # needs --labels
     assert "needs --labels" in capsys.readouterr().err
     assert main(["learn", "--annotations", str(project), "--out", str(tmp_path / "w.json")]) == 2
+
+
+def test_annotate_extend_follows_gt_tracks_and_stops_at_divisions(tmp_path, capsys):
+    """``annotate extend`` on the SIM+ 01 GT masks (first 25 frames): each extension stays on its GT
+    track and stops at its end with the reason the GT explains (its two children, or the last frame)."""
+    import numpy as np
+    import tifffile
+
+    from gputrack.project import load_annotations
+
+    gt = shared_path("ctc-fluo-n2dh-sim-01", "Fluo-N2DH-SIM+", "01_GT", "TRA")
+    tracks = np.loadtxt(gt / "man_track.txt", dtype=np.int64).reshape(-1, 4)
+    n_frames = 25
+    labels = tmp_path / "gt.tif"
+    frames = [tifffile.imread(gt / f"man_track{t:03d}.tif") for t in range(n_frames)]
+    tifffile.imwrite(labels, np.stack(frames))
+    project = tmp_path / "ann.gtp.h5"
+    for k, label in enumerate((11, 1, 12), start=1):
+        begin, end = (int(v) for v in tracks[tracks[:, 0] == label, 1:3][0])
+        end = min(end, n_frames - 1)
+        args = ["annotate", "extend", "--project", str(project), "--labels", str(labels),
+                "--label-axes", "tyx", "--track", "new", "--from", f"{begin},{label}"]
+        assert main(args) == 0
+        said = capsys.readouterr().out
+        children = sorted(tracks[tracks[:, 3] == label, 0].tolist())
+        stop = f"stopped at t={end}: "
+        if end == n_frames - 1:
+            assert stop + f"reached the last frame (t={end})" in said
+        else:
+            assert len(children) == 2 and stop + f"2 candidates at t={end + 1}: labels {children}" in said
+        ann = load_annotations(project)
+        mine = sorted((t, lab) for t, labs in ann.labels.items() for lab, ids in labs.items() if k in ids)
+        assert mine == [(t, label) for t in range(begin, end + 1)]
+    # extending a finished track again adds nothing and says why
+    again = ["annotate", "extend", "--project", str(project), "--labels", str(labels), "--label-axes", "tyx",
+             "--track", "1"]
+    assert main(again) == 0
+    assert "0 object(s) added" in capsys.readouterr().out
+    # bad input: one line, exit 2, the project left as it was
+    before = project.read_bytes()
+    assert main(["annotate", "extend", "--project", str(project), "--labels", str(labels),
+                 "--label-axes", "tyx", "--track", "new", "--from", "0,9999"]) == 2
+    assert "frame 0 of" in capsys.readouterr().err and project.read_bytes() == before
+    assert main(["annotate", "extend", "--project", str(tmp_path / "none.h5"), "--labels", str(labels),
+                 "--track", "new"]) == 2
+    assert "--from" in capsys.readouterr().err and not (tmp_path / "none.h5").exists()

@@ -28,10 +28,50 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--format", required=True, choices=FORMATS, help="output format")
     q.add_argument("--out", required=True, help="output file or folder")
     q.set_defaults(func=run_export)
+    q = actions.add_parser("extend", help="semi-automatic step: extend a track while one object overlaps it")
+    add_common(q, overwrite=False)
+    q.add_argument("--project", required=True,
+                   help="gputrack project file with annotations (created with --from when absent)")
+    q.add_argument("--labels", required=True, help="label frames the annotations refer to")
+    q.add_argument("--label-axes", help="axes of the label file (guessed when absent)")
+    q.add_argument("--track", required=True, type=_track,
+                   help="track id to extend, or 'new' (needs --from)")
+    q.add_argument("--from", dest="start", type=_object, metavar="T,LABEL",
+                   help="first assign this object (frame T, label LABEL) to the track, then extend from it")
+    q.add_argument("--window", type=int, nargs="+", default=[40],
+                   help="search window in pixels, one value or one per axis (y x / z y x; default 40, "
+                        "ilastik's)")
+    q.add_argument("--last", type=int, help="last frame to reach (default: the last frame)")
+    q.add_argument("--ilastik-compat", action="store_true",
+                   help="keep the window where the track's last object was (ilastik) instead of following it")
+    q.set_defaults(func=run_extend, inputs=("labels",))
     q = actions.add_parser("info", help="summary of a project's annotations")
     add_common(q, overwrite=False)
     q.add_argument("--project", required=True, help="gputrack project file with annotations")
     q.set_defaults(func=run_info)
+
+
+def _track(text: str) -> int | None:
+    if text == "new":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a track id (an integer > 0) or 'new'") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a track id > 0 or 'new'")
+    return value
+
+
+def _object(text: str) -> tuple[int, int]:
+    parts = text.split(",")
+    try:
+        t, label = (int(v) for v in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected T,LABEL (frame and label, e.g. 0,12)") from None
+    if t < 0 or label <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a frame >= 0 and a label > 0")
+    return t, label
 
 
 def _summary(ann) -> str:
@@ -73,4 +113,18 @@ def run_info(args: argparse.Namespace) -> int:
     print(_summary(ann))
     for line in check_annotations(ann):
         print(f"  rule broken: {line}")
+    return 0
+
+
+def run_extend(args: argparse.Namespace) -> int:
+    """Extend a track while exactly one object overlaps it; save; say where and why it stopped."""
+    from ..workflows.manual_tracking import extend_in_project  # noqa: PLC0415
+
+    window = args.window[0] if len(args.window) == 1 else tuple(args.window)
+    ext, _ = extend_in_project(args.project, args.labels, args.track, start=args.start, window=window,
+                               last=args.last, ilastik_compat=args.ilastik_compat, label_axes=args.label_axes)
+    added = ", ".join(f"{t}:{label}" for t, label in ext.added[:8]) + (" ..." if len(ext.added) > 8 else "")
+    say(args, f"track {ext.track}: {len(ext.added)} object(s) added" + (f" ({added})" if ext.added else "")
+              + f" -> {args.project}")
+    print(f"stopped at t={ext.stopped_at}: {ext.reason}")
     return 0
