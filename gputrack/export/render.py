@@ -256,7 +256,7 @@ def lineage_figure(tracks: pd.DataFrame, *, title: str | None = None):
     ax.add_collection(LineCollection(segments, colors=track_colours(order) / 255 if order else "k",
                                      linewidths=max(min(row_pt * 0.45, 4.0), 1.0), gid="tracks"))
     for label in order:
-        ax.text(info.at[label, "end"] + 0.7, row[label], str(label), va="center", ha="left", fontsize=font)
+        ax.text(info.at[label, "end"] + 1.0, row[label], str(label), va="center", ha="left", fontsize=font)
     joins, stubs, marks = [], [], []
     daughters = tracks[tracks["parent"].isin(row) & (tracks["parent"] > 0)].groupby("parent")["label"]
     for parent, kids in daughters:
