@@ -18,8 +18,8 @@ CHANNEL_HELP = (
     "for inputs with 2 or more channels, 0 for a single channel"
 )
 
-THRESHOLD_METHODS = ("simple", "hysteresis", "watershed")
-"""``--method`` choices, ilastik's threshold methods 0, 1 and 3 (gputrack.segment.METHODS)."""
+THRESHOLD_METHODS = ("simple", "hysteresis", "graphcut", "watershed")
+"""``--method`` choices, ilastik's threshold methods 0-3 (gputrack.segment.threshold.METHODS)."""
 
 
 def add_threshold_method(parser: argparse.ArgumentParser, when: str = "") -> None:
@@ -27,11 +27,14 @@ def add_threshold_method(parser: argparse.ArgumentParser, when: str = "") -> Non
     parser.add_argument(
         "--method", choices=THRESHOLD_METHODS, default="simple",
         help=when + "simple: one threshold; hysteresis: objects above --threshold that reach "
-        "--high-threshold; watershed (ilastik's \"don't merge objects\"): the cores above "
+        "--high-threshold; graphcut: a Potts graph cut of the probability around --threshold "
+        "(--beta); watershed (ilastik's \"don't merge objects\"): the cores above "
         "--high-threshold grown down to --threshold by a seeded watershed, touching objects kept apart",
     )
     parser.add_argument("--high-threshold", type=nonnegative, default=0.8,
                         help=when + "core threshold of hysteresis and watershed, >= --threshold")
+    parser.add_argument("--beta", type=nonnegative, default=0.2,
+                        help=when + "graphcut: weight of a label change between neighbouring pixels")
 
 
 def add_common(parser: argparse.ArgumentParser, *, overwrite: bool = True) -> None:

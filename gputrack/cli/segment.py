@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         method=args.method,
         threshold=args.threshold,
         high_threshold=args.high_threshold,
+        beta=args.beta,
         sigma=args.sigma if len(args.sigma) > 1 else args.sigma[0],
         channel=args.channel,
         core_channel=args.core_channel,

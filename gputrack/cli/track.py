@@ -168,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         method=args.method,
         high_threshold=args.high_threshold,
+        beta=args.beta,
         sigma=args.sigma,
         channel=args.channel,
         min_size=args.min_size,

@@ -14,6 +14,9 @@ Semantics (ilastik ``opThresholdTwoLevels``, spec section 2), per time frame:
    ``"watershed"`` (ilastik's "don't merge objects", method 3): the same cores, grown by a
    seeded watershed over ``final`` down to ``threshold``, so touching objects with
    separate cores stay apart (:mod:`gputrack.segment.watershed`).
+   ``"graphcut"`` (method 2): ``smoothed[channel]`` rescaled so that ``threshold`` maps to
+   0.5, foreground = the minimiser of a binary Potts energy with weight ``beta``
+   (:mod:`gputrack.segment.graphcut`).
 4. Face-connected components (4 in 2D, 6 in 3D), then the size filter: an object is kept
    iff ``min_size <= pixel count <= max_size``.
 5. Labels are ``uint32``, consecutive from 1 in raster order of first occurrence
@@ -42,11 +45,12 @@ from typing import Any
 from .. import backend
 from ..errors import InputError
 from ..io.axes import guess_axes, normalize_axes, transpose_axes
+from .graphcut import cut, rescale
 from .labeling import filter_sizes, label_volume, select_labels
 from .smoothing import smooth_volume, spatial_sigmas
 from .watershed import flood, inverted
 
-METHODS = ("simple", "hysteresis", "watershed")
+METHODS = ("simple", "hysteresis", "graphcut", "watershed")
 """Threshold methods; ``ILASTIK_METHODS`` maps ilastik's ``CurOperator`` numbers to them."""
 
 ILASTIK_METHODS = {0: "simple", 1: "hysteresis", 2: "graphcut", 3: "watershed"}
@@ -58,6 +62,7 @@ def threshold(
     method: str = "simple",
     threshold: float = 0.5,
     high_threshold: float = 0.8,
+    beta: float = 0.2,
     sigma: float | Sequence[float] = 1.0,
     channel: int = 0,
     core_channel: int | None = None,
@@ -74,13 +79,16 @@ def threshold(
     image
         Image with axes from ``tzyxc`` (numpy or cupy), e.g. ``yx``, ``yxc``, ``tzyxc``.
     method
-        ``"simple"``, ``"hysteresis"`` (ilastik's "two-level") or ``"watershed"``
-        (ilastik's "don't merge objects": cores grown by a seeded watershed).
+        ``"simple"``, ``"hysteresis"`` (ilastik's "two-level"), ``"graphcut"`` (a Potts
+        graph cut around ``threshold``) or ``"watershed"`` (ilastik's "don't merge
+        objects": cores grown by a seeded watershed).
     threshold
         Threshold of the final image (ilastik's LowThreshold); ``value >= threshold`` is
         foreground.
     high_threshold
         Core threshold for ``"hysteresis"`` and ``"watershed"``.
+    beta
+        Weight of the Potts term of ``"graphcut"`` (ilastik's default 0.2), >= 0.
     sigma
         Smoothing sigma, one value or one per spatial axis (``z, y, x``); default 1.0
         as in ilastik. Any value < 0.1 (on a non-singleton axis) disables smoothing.
@@ -121,6 +129,9 @@ def threshold(
         raise InputError(f"threshold method {method!r}: expected one of {', '.join(METHODS)}")
     if min_size < 0 or (max_size is not None and max_size < min_size):
         raise InputError(f"size filter: expected 0 <= min_size <= max_size, got {min_size}, {max_size}")
+    if method == "graphcut" and not (beta >= 0 and 0 < threshold < 1):
+        raise InputError(f"graph cut: expected beta >= 0 and 0 < threshold < 1, got beta {beta}, "
+                         f"threshold {threshold}")
     dev = backend.resolve_device(device)
     xp = backend.array_module(dev)
     ax = guess_axes(image.shape) if axes is None else normalize_axes(axes, image.shape, "image")
@@ -143,7 +154,8 @@ def threshold(
             lab, n = label_volume(frame[..., channel], dev)
         else:
             lab, n = _threshold_frame(
-                frame, xp, method, threshold, high_threshold, sig, channel, core, min_size, max_size, drange
+                frame, xp, method, threshold, high_threshold, sig, channel, core, min_size, max_size, drange,
+                beta,
             )
         out[t] = filter_sizes(lab, n, min_size, max_size)
     out_axes = ax.replace("c", "")
@@ -172,7 +184,7 @@ def _check_threshold(data: Any, xp: Any, drange, low: float, high: float, method
             )
 
 
-def _threshold_frame(frame, xp, method, low, high, sig, channel, core, min_size, max_size, drange):
+def _threshold_frame(frame, xp, method, low, high, sig, channel, core, min_size, max_size, drange, beta):
     """Labels of one ``(z, y, x, c)`` frame before the final size filter."""
 
     def smoothed(c: int) -> Any:
@@ -185,6 +197,8 @@ def _threshold_frame(frame, xp, method, low, high, sig, channel, core, min_size,
     final = smoothed(channel)
     if method == "simple":
         return label_volume(final >= xp.float32(low))
+    if method == "graphcut":
+        return label_volume(cut(rescale(final, low), beta))
     core_img = final if core == channel else smoothed(core)
     if core != channel:
         final = final + core_img

@@ -153,6 +153,7 @@ def ilp_segmentation(project, lane: int = 0) -> np.ndarray:
             tzyxc = np.expand_dims(tzyxc, i)
     sig = tuple(float(th.sigmas.get(a, 1.0)) for a in "zyx")
     labels = threshold(tzyxc, method=th.method, threshold=th.low_threshold, high_threshold=th.high_threshold,
+                       beta=0.2 if th.beta is None else th.beta,
                        sigma=sig, channel=th.channel, core_channel=th.core_channel, min_size=th.min_size,
                        max_size=th.max_size, axes="tzyxc", device="cpu")
     labels = np.asarray(labels)

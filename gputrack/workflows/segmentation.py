@@ -1,7 +1,7 @@
 """Thresholding from files: probabilities or a mask -> a label image or mask frames.
 
 ilastik's ThresholdTwoLevels applet as a file-to-file step: read a sequence, smooth,
-threshold (simple, hysteresis or watershed), size filter, label, write.
+threshold (simple, hysteresis, graph cut or watershed), size filter, label, write.
 
 The channel rule (``channel=None``), the same for ``segment`` and ``track
 --probabilities``: a single-channel input (a mask, one probability map) uses channel 0; an
@@ -88,6 +88,7 @@ def segment_file(
     method: str = "simple",
     threshold: float = 0.5,
     high_threshold: float = 0.8,
+    beta: float = 0.2,
     sigma: float | tuple[float, ...] = 1.0,
     channel: int | None = None,
     core_channel: int | None = None,
@@ -117,6 +118,7 @@ def segment_file(
         method=method,
         threshold=threshold,
         high_threshold=high_threshold,
+        beta=beta,
         sigma=sigma,
         channel=channel,
         core_channel=core_channel,
