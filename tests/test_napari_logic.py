@@ -108,8 +108,10 @@ def test_ctc_reader_and_writers(movie, tmp_path):
 def test_tracks_writer_uses_the_result(movie, tmp_path):
     from gputrack.export.tracking import tracking_table
     from gputrack.tracking.result import load_result
+    from gputrack.workflows.tracking import track_frames
 
-    layer_data = tracks.track_layers(movie.labels.astype(np.uint16))
+    result = track_frames(movie.labels.astype(np.uint16), params=tracks.panel_parameters())
+    layer_data = tracks.result_layers(result)
     data, meta, _ = layer_data[1]
     h5 = writers.write_tracks(str(tmp_path / "run.h5"), data, meta)
     back = load_result(h5[0])

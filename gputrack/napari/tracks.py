@@ -1,26 +1,28 @@
-"""Automatic and animal tracking behind the napari widget: labels -> result -> layers.
+"""Automatic and animal tracking behind the napari widget: ilastik's panel, result -> layers.
 
-:func:`track_layers` runs :func:`gputrack.tracking.pipeline.track_labels` (what ``gputrack track``
-runs) with the parameters of ilastik's tracking panel and turns the result into napari layer
-data: the labels coloured by track id and a Tracks layer (with the lineage graph) that carries
-the result for the writers. :func:`lineage_image` is the lineage view.
+The widget tracks with :func:`gputrack.workflows.tracking.track_frames` (what ``gputrack
+track`` runs) on the parameters of ilastik's tracking panel (:func:`panel_parameters`);
+:func:`result_layers` turns the result into napari layer data: the labels coloured by track id
+and a Tracks layer (with the lineage graph) that carries the result for the writers.
+:func:`lineage_image` is the lineage view.
 
 Examples
 --------
 >>> import numpy as np
+>>> from gputrack.workflows.tracking import track_frames
 >>> lab = np.zeros((3, 20, 20), np.uint16); lab[:, 5:9, 5:9] = 1
->>> layers = track_layers(lab)
+>>> layers = result_layers(track_frames(lab, params=panel_parameters()))
 >>> [(kw["name"], kind) for _, kw, kind in layers], layers[1][0][:, :2].tolist()
 ([('tracked labels', 'labels'), ('tracks', 'tracks')], [[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]])
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from ..tracking.estimate import ESTIMATED
 from ..tracking.params import TrackingParameters, animal_parameters
 
 PANEL = (
@@ -47,24 +49,6 @@ def panel_parameters(values: dict[str, Any] | None = None, *, animal: bool = Fal
     return TrackingParameters(**values)
 
 
-def track_layers(
-    labels: np.ndarray,
-    raw: np.ndarray | None = None,
-    *,
-    params: TrackingParameters | None = None,
-    solver: str = "flow",
-    timeout: float | None = None,
-    frames_per_split: int | None = None,
-    scales: Sequence[float] | None = None,
-) -> list[tuple[Any, dict[str, Any], str]]:
-    """Track ``(t, [z,] y, x)`` labels; return ``[tracked labels, tracks]`` napari layer data."""
-    from ..tracking.pipeline import track_labels  # noqa: PLC0415
-
-    result = track_labels(np.asarray(labels), raw, params=params, solver=solver, timeout=timeout,
-                          frames_per_split=frames_per_split, scales=scales)
-    return result_layers(result)
-
-
 def result_layers(result, name: str = "tracks") -> list[tuple[Any, dict[str, Any], str]]:
     """Layer data of a :class:`~gputrack.tracking.TrackingResult`: track-coloured labels + Tracks."""
     from .layers import track_labels_image, tracks_layer_data  # noqa: PLC0415
@@ -87,9 +71,13 @@ def lineage_image(lineage) -> np.ndarray:
     return figure_rgb(lineage_figure(track_table(lineage)))
 
 
-def summary(result) -> str:
-    """One line: detections, tracks, divisions, energy and optimality of a result."""
+def summary(result, fixed: tuple[str, ...] | list[str] = ()) -> str:
+    """One line: detections, tracks, divisions, energy, optimality and the parameters estimated
+    from the data (those not in ``fixed``) of a result."""
     lin, sol = result.lineage, result.solution
     n_tracks = int(lin.loc[lin["track_id"] > 0, "track_id"].nunique())
-    return (f"{len(lin)} detections -> {n_tracks} tracks, {int(sol.division.sum())} divisions, "
+    line = (f"{len(lin)} detections -> {n_tracks} tracks, {int(sol.division.sum())} divisions, "
             f"energy {sol.energy:.1f}" + (" (optimal)" if sol.optimal else ""))
+    est = getattr(result, "estimated", None) or {}
+    shown = ", ".join(f"{k} {est[k]:g}" for k in ESTIMATED if k in est and k not in fixed)
+    return line + (f"; estimated: {shown}" if shown else "")

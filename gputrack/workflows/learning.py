@@ -1,4 +1,4 @@
-"""Tracking with learning from files: annotations (CTC GT, ilastik or gputrack project) -> weights JSON."""
+"""Tracking with learning: annotations (CTC GT, ilastik or gputrack project, or in memory) -> weights."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def learn_file(
     ``labels`` names the label frames). ``frames``: learn from ``(first, last)`` only.
     """
     from ..io.atomic import check_writable
-    from ..tracking.learning import learn_weights, save_weights, training_problem
+    from ..tracking.learning import save_weights
 
     check_writable(out, overwrite)
     kw = {"solver": solver, "c": c, "max_rounds": max_rounds}
@@ -64,7 +64,41 @@ def learn_file(
         learned, _, _ = learn_from_ilp(annotations, **kw)
     else:
         ann, label_frames = read_annotations(annotations, labels, label_axes)
-        crops = [{"time": (int(frames[0]), int(frames[1]))}] if frames else None
-        learned = learn_weights(training_problem(label_frames, ann, crops=crops), **kw)
+        learned = learn_annotations(label_frames, ann, frames=frames, **kw)
     save_weights(out, learned, overwrite=overwrite, extra={"annotations": str(annotations)})
     return learned
+
+
+def learn_annotations(
+    label_frames,
+    annotations,
+    *,
+    frames: Sequence[int] | None = None,
+    solver: str = "ilp",
+    c: float = 1.0,
+    max_rounds: int = 100,
+):
+    """Learn the five weights from annotations of label frames ``(t, [z,] y, x)`` in memory.
+
+    What :func:`learn_file` runs on what it read (the napari manual-tracking widget calls it on
+    the annotations made in the viewer). ``frames``: learn from ``(first, last)`` only.
+    Returns :class:`~gputrack.tracking.learning.LearnedWeights`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gputrack.tracking.annotation import from_ctc
+    >>> lab = np.zeros((4, 40, 40), np.uint16)
+    >>> for t in range(4):
+    ...     lab[t, 5:10, 5 + 2 * t:10 + 2 * t] = 1; lab[t, 25:30, 30 - 2 * t:35 - 2 * t] = 2
+    >>> ann = from_ctc(lab, np.array([[1, 0, 3, 0], [2, 0, 3, 0]]))
+    >>> learn_annotations(lab, ann).loss
+    0
+    """
+    from ..tracking.learning import learn_weights, training_problem
+
+    if next(iter(annotations.objects()), None) is None:
+        raise InputError("no annotations to learn from: annotate tracks first")
+    crops = [{"time": (int(frames[0]), int(frames[1]))}] if frames else None
+    return learn_weights(training_problem(label_frames, annotations, crops=crops), solver=solver, c=c,
+                         max_rounds=max_rounds)

@@ -126,8 +126,6 @@ def track_files(
     from ..export.formats import export_many, parse_formats  # noqa: PLC0415
     from ..io.atomic import atomic_output, check_writable  # noqa: PLC0415
     from ..io.sequence import read_sequence  # noqa: PLC0415
-    from ..tracking import TrackingParameters  # noqa: PLC0415
-    from ..tracking.pipeline import track_labels  # noqa: PLC0415
     from ..tracking.result import save_result  # noqa: PLC0415
 
     exports = parse_formats(exports) if isinstance(exports, str) else list(exports)
@@ -174,37 +172,11 @@ def track_files(
     scales = _scales_zyx(scales, label_frames.ndim - 1)
 
     t0 = time.perf_counter()
-    if scheduler:
-        from .. import distributed  # noqa: PLC0415
-
-        track_labels = partial(distributed.track_labels, scheduler=scheduler, quiet=quiet)  # noqa: F811
-    params = params if params is not None else TrackingParameters()
-    priors = {}
-    if division_classifier is not None or count_classifier is not None:
-        from .automatic_tracking import classifier_probabilities  # noqa: PLC0415
-
-        priors = classifier_probabilities(label_frames, raw_frames, division=division_classifier,
-                                          count=count_classifier, scales=scales, device=device)
-        k = priors.pop("max_objects")
-        if k is not None and k > params.max_objects:
-            params = params.replace(max_objects=k)
-        times["classifiers"] = time.perf_counter() - t0
-    data_driven = fixed is not None and not params.ilastik_compat
-    result = track_labels(
-        label_frames,
-        raw_frames,
-        params=params,
-        solver=solver,
-        scales=scales,
-        frames_per_split=frames_per_split,
-        n_jobs=n_jobs,
-        timeout=timeout,
-        estimate=data_driven,
-        fixed=tuple(fixed or ()),
-        motion=motion or ("auto" if data_driven and not frames_per_split else "none"),
-        keep_detections=data_driven and priors.get("count_probabilities") is None and params.max_objects == 1,
-        **priors,
-    )
+    result = track_frames(
+        label_frames, raw_frames, params=params, solver=solver, scales=scales,
+        frames_per_split=frames_per_split, n_jobs=n_jobs, timeout=timeout, scheduler=scheduler,
+        quiet=quiet, fixed=fixed, motion=motion, division_classifier=division_classifier,
+        count_classifier=count_classifier, device=device)
     times["track"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -224,6 +196,73 @@ def track_files(
         scores = ctc_scores(out, gt)
     return {"out": out, "result": result, "n_frames": int(label_frames.shape[0]), "times": times,
             "scores": scores}
+
+
+def track_frames(
+    label_frames: Any,
+    raw_frames: Any = None,
+    *,
+    params: Any = None,
+    solver: str = "flow",
+    scales: Sequence[float] | None = None,
+    frames_per_split: int | None = None,
+    n_jobs: int = 1,
+    timeout: float | None = None,
+    scheduler: str | None = None,
+    quiet: bool = False,
+    fixed: Sequence[str] | None = None,
+    motion: str | None = None,
+    division_classifier: Any = None,
+    count_classifier: Any = None,
+    device: str = "auto",
+):
+    """Track label frames ``(t, [z,] y, x)`` in memory as ``gputrack track`` does; the result.
+
+    What :func:`track_files` runs between reading and exporting (the napari plugin calls it on
+    its layers): classifier priors, data-driven defaults and the motion model. ``fixed`` (names
+    of :data:`gputrack.tracking.estimate.ESTIMATED` parameters the user set) switches the
+    data-driven defaults on, ``None`` takes ``params`` as given; ``scales`` are ``(z, y, x)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lab = np.zeros((3, 20, 20), np.uint16); lab[:, 5:9, 5:9] = 1
+    >>> track_frames(lab, fixed=()).lineage["track_id"].tolist()
+    [1, 1, 1]
+    """
+    from ..tracking import TrackingParameters  # noqa: PLC0415
+    from ..tracking.pipeline import track_labels  # noqa: PLC0415
+
+    if scheduler:
+        from .. import distributed  # noqa: PLC0415
+
+        track_labels = partial(distributed.track_labels, scheduler=scheduler, quiet=quiet)  # noqa: F811
+    params = params if params is not None else TrackingParameters()
+    priors = {}
+    if division_classifier is not None or count_classifier is not None:
+        from .automatic_tracking import classifier_probabilities  # noqa: PLC0415
+
+        priors = classifier_probabilities(label_frames, raw_frames, division=division_classifier,
+                                          count=count_classifier, scales=scales, device=device)
+        k = priors.pop("max_objects")
+        if k is not None and k > params.max_objects:
+            params = params.replace(max_objects=k)
+    data_driven = fixed is not None and not params.ilastik_compat
+    return track_labels(
+        label_frames,
+        raw_frames,
+        params=params,
+        solver=solver,
+        scales=scales,
+        frames_per_split=frames_per_split,
+        n_jobs=n_jobs,
+        timeout=timeout,
+        estimate=data_driven,
+        fixed=tuple(fixed or ()),
+        motion=motion or ("auto" if data_driven and not frames_per_split else "none"),
+        keep_detections=data_driven and priors.get("count_probabilities") is None and params.max_objects == 1,
+        **priors,
+    )
 
 
 def export_saved(

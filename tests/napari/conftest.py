@@ -85,3 +85,25 @@ def screenshot(tmp_path):
         return path
 
     return take
+
+
+@pytest.fixture
+def notifications():
+    """The napari notifications dispatched during a test, as ``(severity, message)`` (errors of user
+    mistakes must be one-line ERROR notifications, never an exception with a traceback)."""
+    from napari.utils.notifications import notification_manager
+
+    seen: list = []
+
+    def record(n) -> None:
+        seen.append((str(n.severity), n.message, type(n).__name__))
+
+    notification_manager.notification_ready.connect(record)
+    yield seen
+    notification_manager.notification_ready.disconnect(record)
+
+
+def errors(seen) -> list[str]:
+    """The one-line messages of the ERROR notifications in ``seen`` (none may carry a traceback)."""
+    assert all(kind == "Notification" for sev, _, kind in seen if sev == "error"), seen
+    return [msg for sev, msg, _ in seen if sev == "error"]

@@ -1,4 +1,5 @@
-"""Manual tracking in a real viewer: clicks and ilastik's keys rebuild ground-truth tracks and a division."""
+"""Manual tracking in a real viewer: clicks and ilastik's keys rebuild ground-truth tracks and a division;
+the annotations feed learning (weights = ``gputrack learn``) and the tracking widget's next run."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ require_viewer()
 from types import SimpleNamespace
 
 import numpy as np
+import tifffile
 from app_model.types import KeyBinding
+from napari.utils.interactions import mouse_press_callbacks
 
 from gputrack.datasets import synthetic_timelapse
 from gputrack.napari.widgets.manual import LAYER, ManualTrackingWidget
+from gputrack.napari.widgets.tracking import TrackingWidget
 from gputrack.tracking.annotation import track_objects
+
+from .conftest import errors, wait_until
 
 
 def _inside(frame: np.ndarray, label: int) -> tuple[float, float]:
@@ -24,6 +30,15 @@ def _inside(frame: np.ndarray, label: int) -> tuple[float, float]:
 def _press(viewer, key: str) -> None:
     """A key press as napari dispatches it: the handler bound to the key in the viewer's keymap."""
     viewer.keymap[KeyBinding.from_str(key.upper())](viewer)
+
+
+def _click(viewer, t: int, yx, *, right: bool = False) -> None:
+    """A mouse press on the canvas at world ``(t, y, x)``, as napari dispatches it: the viewer's
+    callbacks, then the active layer's (the widget keeps the objects layer active)."""
+    event = SimpleNamespace(type="mouse_press", button=2 if right else 1, position=(t, *yx), modifiers=(),
+                            pos=(0, 0), view_direction=None, dims_displayed=[1, 2], handled=False)
+    mouse_press_callbacks(viewer, event)
+    mouse_press_callbacks(viewer.layers.selection.active, event)
 
 
 def test_clicks_rebuild_three_gt_tracks_and_a_division(viewer, tmp_path, screenshot):
@@ -43,43 +58,42 @@ def test_clicks_rebuild_three_gt_tracks_and_a_division(viewer, tmp_path, screens
     widget.start()
     _press(viewer, "s")                                           # new track (ilastik's s)
     assert widget.session.active == 1
-    # first object by a real left click through the layer's mouse callback; the view moves on
-    t0 = 0
-    world = (t0, *_inside(gt[t0], parent))
-    event = SimpleNamespace(type="mouse_press", button=1, position=world, modifiers=())
-    for cb in objects.mouse_drag_callbacks:
-        cb(objects, event)
+    assert viewer.layers.selection.active is objects
+    # left click: the object joins the active track and the view moves on a frame
+    _click(viewer, 0, _inside(gt[0], parent))
     assert widget.session.objects() == {0: parent}
     assert viewer.dims.current_step[0] == 1
     # right click: the semi-automatic step from the next object
-    ext = widget.mouse((1, *_inside(gt[1], parent)), right=True)
-    assert ext.added and ext.stopped_at >= 2
+    _click(viewer, 1, _inside(gt[1], parent), right=True)
+    assert len(widget.session.objects()) >= 3
     # finish the parent by clicks where the step stopped, and delete what went past its end
     for t in range(end + 1):
         if t not in widget.session.objects():
-            widget.mouse((t, *_inside(gt[t], parent)))
+            _click(viewer, t, _inside(gt[t], parent))
     if max(widget.session.objects()) > end:
         viewer.dims.set_current_step(0, end + 1)
         widget.delete("later")
     assert widget.session.objects() == expected[parent]
     # division (d): parent, then its two children in the next frame
     _press(viewer, "d")
-    widget.mouse((end, *_inside(gt[end], parent)))
+    _click(viewer, end, _inside(gt[end], parent))
     assert viewer.dims.current_step[0] == end + 1
-    widget.mouse((end + 1, *_inside(gt[end + 1], c1)))
-    widget.mouse((end + 1, *_inside(gt[end + 1], c2)))
+    _click(viewer, end + 1, _inside(gt[end + 1], c1))
+    _click(viewer, end + 1, _inside(gt[end + 1], c2))
     assert len(widget.session.ann.divisions) == 1
     k1 = widget.session.active
     (k_parent, (d1, d2, t_div)), = widget.session.ann.divisions.items()
     assert (k_parent, t_div, k1) == (1, end, d1)
+    _press(viewer, "a")                                           # previous track (ilastik's a)
+    assert widget.session.active == 1
     # each child: the semi-automatic step, then clicks where it stopped
     for k, gt_label in ((d1, c1), (d2, c2)):
         while widget.session.active != k:
             _press(viewer, "q")                                   # next track (ilastik's q)
-        widget.mouse((end + 1, *_inside(gt[end + 1], gt_label)), right=True)
+        _click(viewer, end + 1, _inside(gt[end + 1], gt_label), right=True)
         for t in range(end + 1, gt.shape[0]):
             if t not in widget.session.objects():
-                widget.mouse((t, *_inside(gt[t], gt_label)))
+                _click(viewer, t, _inside(gt[t], gt_label))
     ann = widget.session.ann
     got = {gt_label: track_objects(ann, k) for k, gt_label in ((1, parent), (d1, c1), (d2, c2))}
     assert got == expected
@@ -88,11 +102,12 @@ def test_clicks_rebuild_three_gt_tracks_and_a_division(viewer, tmp_path, screens
     # a false detection (f) and the next unlabelled object (g)
     other = int(np.unique(gt[0])[-1])
     _press(viewer, "f")
-    widget.mouse((0, *_inside(gt[0], other)))
+    _click(viewer, 0, _inside(gt[0], other))
     assert ann.ids(0, other) == {-1}
-    found = widget.next_unlabelled()
+    _press(viewer, "g")
+    found = widget.session.last_unlabelled
     assert found is not None and not ann.ids(*found)
-    assert viewer.dims.current_step[0] == found[0]
+    assert viewer.dims.current_step[0] == found[0] and objects.selected_label == found[1]
     # e / r toggle the layers
     _press(viewer, "e")
     assert not viewer.layers[LAYER].visible
@@ -116,18 +131,49 @@ def test_clicks_rebuild_three_gt_tracks_and_a_division(viewer, tmp_path, screens
                 for k, gt_label in ((1, parent), (d1, c1), (d2, c2))}
     assert reloaded == expected
 
+    # annotations feed learning: the weights equal `gputrack learn` on the saved project, and the
+    # tracking widget's next run uses them as `gputrack track --weights` does
+    from gputrack.cli import main
+    from gputrack.io.ctc import read_frames, read_tracks
+    from gputrack.napari.layers import tracks_from_masks
+    from gputrack.tracking.learning import load_weights
 
-def test_mistakes_are_notifications(viewer, monkeypatch):
-    from gputrack.napari.widgets import _common
+    tracking = TrackingWidget(viewer)
+    viewer.window.add_dock_widget(tracking, name="Tracking")
+    worker = widget.learn()
+    wait_until(lambda: widget.learned is not None and not worker.is_running)
+    tifffile.imwrite(tmp_path / "objects.tif", gt)
+    assert main(["learn", "--annotations", str(project), "--labels", str(tmp_path / "objects.tif"),
+                 "--label-axes", "tyx", "--out", str(tmp_path / "w.json"), "--quiet"]) == 0
+    ref = load_weights(tmp_path / "w.json")
+    assert widget.learned.weights.keys() == ref.keys()
+    np.testing.assert_allclose(list(widget.learned.weights.values()), list(ref.values()), atol=1e-6)
+    assert tracking.weights == widget.learned.weights
+    assert tracking.parameters().transition_weight == 10 * ref["transition"]
+    tracking.labels_picker.setCurrentText("objects")
+    worker = tracking.run()
+    wait_until(lambda: tracking.result is not None and not worker.is_running)
+    assert main(["track", "--labels", str(tmp_path / "objects.tif"), "--label-axes", "tyx",
+                 "--weights", str(tmp_path / "w.json"), "--appearance-cost", "0", "--disappearance-cost", "0",
+                 "--out", str(tmp_path / "res"), "--quiet"]) == 0
+    masks = read_frames(tmp_path / "res")
+    data, _, graph = tracks_from_masks(masks, read_tracks(tmp_path / "res" / "res_track.txt"))
+    np.testing.assert_allclose(viewer.layers["tracks"].data, data, atol=1e-9)
+    assert viewer.layers["tracks"].graph == graph
+    screenshot(viewer, "learned_weights")
 
-    shown = []
-    monkeypatch.setattr(_common, "show_error", shown.append)
+
+def test_mistakes_are_notifications(viewer, notifications):
     gt = np.zeros((3, 20, 20), np.uint16)
     gt[:, 2:6, 2:6] = 1
     viewer.add_labels(gt, name="objects")
     widget = ManualTrackingWidget(viewer)
     widget.start(viewer.layers["objects"])
-    widget.mouse((0, 3, 3))                                       # no active track yet
-    widget.new_track()
-    widget.mouse((0, 15, 15))                                     # background
-    assert shown == ["no active track: press s to start a track", "no object at (15, 15) in frame 0"]
+    _click(viewer, 0, (3, 3))                                     # no active track yet
+    _press(viewer, "s")
+    _click(viewer, 0, (15, 15))                                   # background
+    widget.learn()                                                # nothing annotated: in the worker
+    wait_until(lambda: len(errors(notifications)) == 3, timeout=30)
+    assert errors(notifications) == ["no active track: press s to start a track",
+                                      "no object at (15, 15) in frame 0",
+                                      "no annotations to learn from: annotate tracks first"]

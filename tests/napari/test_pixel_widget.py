@@ -13,7 +13,7 @@ from gputrack.napari.widgets._common import camera_of
 from gputrack.napari.widgets.pixel import PixelClassificationWidget
 from tests.conftest import shared_path
 
-from .conftest import wait_until
+from .conftest import errors, wait_until
 
 
 def _sim_first_frame() -> np.ndarray:
@@ -83,17 +83,12 @@ def test_live_prediction_equals_cli(viewer, tmp_path, screenshot):
     wait_until(lambda: widget.updates > before and not widget.worker.is_running)
 
 
-def test_scribbles_of_one_class_notify(viewer, monkeypatch):
-    from gputrack.napari.widgets import _common
-
-    shown = []
-    monkeypatch.setattr(_common, "show_error", shown.append)
+def test_scribbles_of_one_class_notify(viewer, notifications):
     image = viewer.add_image(np.random.default_rng(0).random((64, 64)).astype(np.float32), name="img")
     widget = PixelClassificationWidget(viewer)
     widget.live.setChecked(False)
     scr = widget.add_scribbles(image)
     scr.data[10:20, 10:20] = 1
     worker = widget.update_live(retrain=True)
-    wait_until(lambda: not worker.is_running)
-    wait_until(lambda: bool(shown), timeout=5)
-    assert shown == ["paint at least two classes to train (found 1: [1])"]
+    wait_until(lambda: not worker.is_running and bool(errors(notifications)), timeout=30)
+    assert errors(notifications) == ["paint at least two classes to train (found 1: [1])"]

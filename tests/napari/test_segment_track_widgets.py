@@ -72,8 +72,9 @@ def test_tracks_layer_equals_cli_track(viewer, movie, tmp_path, screenshot):
     widget = TrackingWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Tracking")
     widget.labels_picker.setCurrentText("GT objects")
+    # a cost changed in the panel is kept; the other costs, the border and alpha are estimated (as the CLI)
     widget.params["appearance_cost"][1].setValue(100)
-    widget.params["disappearance_cost"][1].setValue(100)
+    assert widget.fixed() == ["appearance_cost"]
     worker = widget.run()
     wait_until(lambda: widget.result is not None and not worker.is_running)
     tracks = viewer.layers["tracks"]
@@ -81,8 +82,7 @@ def test_tracks_layer_equals_cli_track(viewer, movie, tmp_path, screenshot):
 
     write_frames(tmp_path / "lab", labels, prefix="mask")
     assert main(["track", "--labels", str(tmp_path / "lab"), "--out", str(tmp_path / "res"),
-                 "--export", "ctc", "--appearance-cost", "100", "--disappearance-cost", "100",
-                 "--quiet"]) == 0
+                 "--export", "ctc", "--appearance-cost", "100", "--quiet"]) == 0
     masks = read_frames(tmp_path / "res")
     ref, _, ref_graph = tracks_from_masks(masks, read_tracks(tmp_path / "res" / "res_track.txt"))
     np.testing.assert_allclose(tracks.data, ref, atol=1e-9)
@@ -90,6 +90,9 @@ def test_tracks_layer_equals_cli_track(viewer, movie, tmp_path, screenshot):
     assert len(ref_graph) >= 2                              # the movie's divisions are there
     np.testing.assert_array_equal(viewer.layers["tracked labels"].data, masks)
     assert widget.lineage.pixmap().width() > 0
+    est = widget.result.estimated
+    assert est["appearance_cost"] == 100 and est["disappearance_cost"] != 500     # estimated
+    assert "estimated: transition_alpha" in widget.status.text()
     viewer.dims.set_current_step(0, labels.shape[0] - 1)
     screenshot(viewer, "tracking")
 

@@ -4,6 +4,10 @@ Mouse on the objects layer (pan/zoom mode): left click = assign to the active tr
 pending division / misdetection click), right click = semi-automatic step. Keys (ilastik's):
 ``s`` new track, ``d`` division, ``f`` false detection, ``q`` / ``a`` next / previous track,
 ``g`` next unlabelled object, ``e`` / ``r`` toggle the tracking / objects layers.
+
+"Learn weights" learns the tracking weights from the annotations
+(:func:`gputrack.workflows.learning.learn_annotations`, as ``gputrack learn``) and hands them to
+the viewer's tracking widgets for their next run.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxL
 
 from ..manual import ManualSession
 from ..objects import as_int_labels
-from ._common import info, report, user_action
+from ._common import info, report, start_worker, user_action
 from ._layout import LayerPicker, checkbox, form, spin
 
 LAYER = "Manual Tracking"
@@ -32,6 +36,7 @@ class ManualTrackingWidget(QWidget):
         self.advance = checkbox("next frame after a click", True)
         self.window = spin(40, 4, 10_000)
         self.status = QLabel("choose the objects layer and press Start")
+        self.status.setWordWrap(True)
         self.active_label = QLabel("active track: -")
         self.shortcuts = {
             "s": self.new_track, "d": self.start_division, "f": self.start_misdetection,
@@ -57,6 +62,9 @@ class ManualTrackingWidget(QWidget):
         load.clicked.connect(self._load_dialog)
         tracks = QPushButton("Show as Tracks layer")
         tracks.clicked.connect(lambda: self.show_tracks())
+        learn = QPushButton("Learn weights (for Tracking)")
+        learn.setToolTip("learn the tracking weights from these annotations; the Tracking widget uses them")
+        learn.clicked.connect(lambda: self.learn())
         layout = QVBoxLayout(self)
         layout.addLayout(form([("objects", self.picker), ("window (px)", self.window)]))
         layout.addWidget(self.advance)
@@ -65,11 +73,13 @@ class ManualTrackingWidget(QWidget):
         layout.addLayout(buttons)
         layout.addLayout(deletes)
         layout.addWidget(tracks)
+        layout.addWidget(learn)
         layout.addWidget(save)
         layout.addWidget(load)
         layout.addWidget(self.status)
         layout.addStretch()
         self._objects = None
+        self.learned = None
 
     # ------------------------------------------------------------- set-up
 
@@ -210,6 +220,30 @@ class ManualTrackingWidget(QWidget):
         if kwargs["name"] in self.viewer.layers:
             self.viewer.layers.remove(kwargs["name"])
         return self.viewer.add_tracks(data, **kwargs)
+
+    @user_action
+    def learn(self):
+        """Learn the tracking weights from the annotations in a worker; the viewer's tracking
+        widgets use them in their next run (:meth:`TrackingWidget.set_weights`)."""
+        from ...workflows.learning import learn_annotations  # noqa: PLC0415
+
+        session = self._need()
+        self._refresh("learning the tracking weights…")
+        return start_worker(learn_annotations, session.frames, session.ann, desc="learn tracking weights",
+                            on_return=self._learned)
+
+    def _learned(self, learned) -> None:
+        from .tracking import TrackingWidget  # noqa: PLC0415
+
+        self.learned = learned
+        applied = 0
+        for widget in self.viewer.window.dock_widgets.values():
+            if isinstance(widget, TrackingWidget):
+                widget.set_weights(learned)
+                applied += 1
+        w = ", ".join(f"{k} {v:.3f}" for k, v in learned.weights.items())
+        self._refresh(f"learned weights ({learned.rounds} rounds, loss {learned.loss}): {w}"
+                      + ("" if applied else "; open the Tracking widget to use them"))
 
     def save(self, path: str | Path) -> Path:
         out = self._need().save(path)
