@@ -50,10 +50,15 @@ def plugin():
 @pytest.fixture
 def viewer(plugin):
     import napari
+    from qtpy.QtCore import QThreadPool
+    from qtpy.QtWidgets import QApplication
 
     v = napari.Viewer(show=True)
     v.window._qt_window.resize(1400, 900)
     yield v
+    # workers still finishing would signal into deleted Qt objects: let them end first
+    QThreadPool.globalInstance().waitForDone(60_000)
+    QApplication.processEvents()
     v.close()
 
 

@@ -172,8 +172,8 @@ def test_mistakes_are_notifications(viewer, notifications):
     _click(viewer, 0, (3, 3))                                     # no active track yet
     _press(viewer, "s")
     _click(viewer, 0, (15, 15))                                   # background
-    widget.learn()                                                # nothing annotated: in the worker
-    wait_until(lambda: len(errors(notifications)) == 3, timeout=30)
+    worker = widget.learn()                                       # nothing annotated: in the worker
+    wait_until(lambda: len(errors(notifications)) == 3 and not worker.is_running, timeout=30)
     assert errors(notifications) == ["no active track: press s to start a track",
                                       "no object at (15, 15) in frame 0",
                                       "no annotations to learn from: annotate tracks first"]
