@@ -105,6 +105,9 @@ class ImageSource:
         ``"hdf5"``, ``"zarr"``, ``"tiff"``, ``"png"`` or ``"jpeg"``.
     chunks : tuple of int or None
         Storage chunk (tile) shape, when the format has one.
+    reader : str or None
+        For TIFF: the library decoding its tiles, ``"tifffile"`` or ``"cucim"`` (cuCIM's
+        ``CuImage`` for whole-slide RGB TIFFs, see :mod:`gputrack.io.wsi`).
     """
 
     path: Path
@@ -119,6 +122,7 @@ class ImageSource:
     )
     _getter: Callable[[tuple[slice, ...]], Any] | None = field(default=None, repr=False)
     _finalizer: Any = field(default=None, repr=False)
+    reader: str | None = None
 
     @property
     def ndim(self) -> int:
@@ -513,6 +517,9 @@ def _tiff_axes(letters: str, path: Path) -> str:
 def _open_tiff(path: Path, dataset: str | None) -> ImageSource:
     import tifffile  # noqa: PLC0415
 
+    from . import wsi  # noqa: PLC0415
+
+    setting = wsi.tiff_reader_setting()
     try:
         with tifffile.TiffFile(path) as tf:
             if not tf.series:
@@ -525,11 +532,19 @@ def _open_tiff(path: Path, dataset: str | None) -> ImageSource:
             if page.is_tiled:
                 chunks = (1,) * (len(shape) - 2 - ("S" in letters)) + (page.tilelength, page.tilewidth)
                 chunks += (shape[-1],) if "S" in letters else ()
+            why = None if setting != "tifffile" else "GPUTRACK_TIFF_READER=tifffile"
+            why = why or wsi.cuimage_readable(tf)
     except GputrackError:
         raise
     except (tifffile.TiffFileError, *_READ_ERRORS) as err:
         raise InputError(f"{path}: not a readable TIFF file ({type(err).__name__}: {_short(err)})") from err
     axes = _tiff_axes(letters, path)
+    why = why or _cuimage_refusal(path, shape)
+    if setting == "cucim" and why:
+        raise InputError(f"{path}: GPUTRACK_TIFF_READER=cucim, but cuCIM does not read this file ({why})")
+    if why is None:
+        cuimage = functools.partial(wsi.open_cuimage, path, shape)
+        return ImageSource(path, None, shape, dtype, axes, "tiff", chunks, cuimage, reader="cucim")
 
     def opener():
         import zarr  # noqa: PLC0415
@@ -554,7 +569,23 @@ def _open_tiff(path: Path, dataset: str | None) -> ImageSource:
 
         return get, close
 
-    return ImageSource(path, None, shape, dtype, axes, "tiff", chunks, opener)
+    return ImageSource(path, None, shape, dtype, axes, "tiff", chunks, opener, reader="tifffile")
+
+
+def _cuimage_refusal(path: Path, shape: tuple[int, ...]) -> str | None:
+    """Why cuCIM cannot open a TIFF that :func:`wsi.cuimage_readable` accepted, or ``None``."""
+    from . import wsi  # noqa: PLC0415
+
+    if not wsi.cuimage_available():
+        return "cuCIM is not installed"
+    try:
+        _, close = wsi.open_cuimage(path, shape)
+    except GputrackError as err:
+        return str(err)
+    except _READ_ERRORS as err:
+        return f"{type(err).__name__}: {_short(err)}"
+    close()
+    return None
 
 
 # PNG / JPEG --------------------------------------------------------------------------------
