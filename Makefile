@@ -6,10 +6,13 @@ STAMP  := $(VENV)/.gputrack-installed
 
 .PHONY: demo test test-gpu lint bench clean
 
+# the last line adds cuCIM's CuImage alone (18 MB; its CUDA dependencies serve cucim.skimage only):
+# whole-slide tile reading on the CPU; optional, its tests skip where it cannot be installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test,dev,bench,napari]"
+	$(BIN)/python -m pip install --quiet --no-deps "cucim-cu12>=25.2" || echo "cuCIM not installed: its tests skip"
 	touch $(STAMP)
 
 demo: $(STAMP)

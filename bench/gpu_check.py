@@ -4,7 +4,8 @@ Steps, each its own process with its own time limit, log (``OUT/<step>.log``) an
 the table: the environment; NVRTC compile of every kernel and every template
 instantiation the code launches (``cupy.RawModule`` through ``backend.load_kernel``, with
 registers and local memory); ``pytest -m gpu`` on the files that hold GPU tests; GPU vs CPU
-timings and equality of each stage on small inputs; the GPU benchmarks in quick settings;
+timings and equality of each stage on small inputs; the GPU benchmarks in quick settings
+(cuCIM's device resize against the host ``--scale`` path among them);
 compute-sanitizer memcheck, racecheck and synccheck on tiny runs of every kernel. The whole
 run keeps to a budget (default 480 s): a step that would start with less than its minimum
 left is skipped, a step past its limit is killed. Results also go to ``OUT/gpu_check.json``.
@@ -261,6 +262,21 @@ def default_steps(out: Path) -> list[Step]:
             90,
             summarize_lines,
             min_time=30,
+        ),
+        Step(
+            "bench-cucim",
+            [
+                py,
+                str(ROOT / "bench" / "cucim_vs_current.py"),
+                "--gpu-only",
+                "--repeats",
+                "3",
+                "--out",
+                str(out / "bench_cucim.json"),
+            ],
+            45,
+            summarize_lines,
+            min_time=15,
         ),
     ]
 

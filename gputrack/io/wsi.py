@@ -112,7 +112,8 @@ def open_cuimage(
     shape
         Its ``(y, x, c)`` shape as tifffile reports it; CuImage must agree.
     threads
-        Decoder threads of each ``read_region`` (default: 1; cuCIM's own default).
+        Decoder threads of each ``read_region``: at most this many, and no more than the
+        region has tiles (default: the CPUs this process may run on).
 
     Returns
     -------
@@ -133,16 +134,18 @@ def open_cuimage(
     got = (tuple(int(n) for n in image.shape), str(image.dims), np.dtype(str(image.typestr)))
     if got != (tuple(shape), "YXC", np.dtype(np.uint8)):
         raise InputError(f"{path}: cuCIM reads it as {got}, tifffile as {(tuple(shape), 'YXC', 'uint8')}")
-    workers = 0 if threads is None or threads <= 1 else int(threads)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = cpus if threads is None else max(1, int(threads))
+    tile_x, tile_y = (int(n) for n in image.resolutions["level_tile_sizes"][0])
     cell: list[Any] = [image]
 
     def get(sl: tuple[slice, ...]) -> np.ndarray:
         ys, xs, cs = sl
-        h, w = ys.stop - ys.start, xs.stop - xs.start
-        if h <= 0 or w <= 0:
-            return np.empty((len(range(ys.start, ys.stop, ys.step)), len(range(xs.start, xs.stop, xs.step)),
-                             len(range(cs.start, cs.stop, cs.step))), np.uint8)
-        region = cell[0].read_region((xs.start, ys.start), (w, h), 0, num_workers=workers)
+        if ys.stop <= ys.start or xs.stop <= xs.start:
+            return np.empty(tuple(len(range(s.start, s.stop, s.step)) for s in sl), np.uint8)
+        workers = min(threads, _count(ys, tile_y) * _count(xs, tile_x))
+        size = (xs.stop - xs.start, ys.stop - ys.start)
+        region = cell[0].read_region((xs.start, ys.start), size, 0, num_workers=workers if workers > 1 else 0)
         data = np.array(region, copy=True)  # own the pixels: the region's buffer lives in the CuImage object
         return data[:: ys.step, :: xs.step, cs]
 
@@ -150,3 +153,8 @@ def open_cuimage(
         cell.clear()
 
     return get, close
+
+
+def _count(sl: slice, tile: int) -> int:
+    """Number of tiles of edge ``tile`` that ``sl`` (non-empty) touches."""
+    return (sl.stop - 1) // tile - sl.start // tile + 1
