@@ -24,7 +24,8 @@ from gputrack.export.render import (
 from gputrack.io.ctc import lineage_summary, read_frames, read_tracks
 from gputrack.io.images import _srgb_to_lab, glasbey_palette
 from gputrack.tracking.result import load_result
-from gputrack.workflows.pictures import result_tracks
+from gputrack.workflows.pictures import choose_frames, result_tracks
+from tests.conftest import shared_path
 
 
 def error_line(capsys, argv, *needles):
@@ -244,6 +245,19 @@ def test_render_into_read_only_folder(tracked, tmp_path, capsys):
                             str(locked / "pics")], "cannot write")
     finally:
         locked.chmod(0o700)
+
+
+def test_track_ilp_pictures(tmp_path):
+    """``track --ilp --pictures``: the pictures of an ilastik tracking project's result (no raw)."""
+    ilp = shared_path("ilastik-testdata", "tests", "test_ilastik", "data", "inputdata",
+                      "mitocheckStructuredLearningTracking.ilp")
+    assert main(["track", "--ilp", str(ilp), "--out", str(tmp_path / "r"), "--pictures", "--quiet"]) == 0
+    result = load_result(tmp_path / "r" / "tracking_result.h5")
+    masks, tracks, numbers = result_tracks(result)
+    assert sorted(p.name for p in (tmp_path / "r").glob("overlay_t*.png")) == [
+        f"overlay_t{numbers[k]:04d}.png" for k in choose_frames(numbers, None)]
+    assert len(division_markers(lineage_figure(tracks)).get_offsets()) == int(result.solution.division.sum())
+    assert max(_pixels(tmp_path / "r" / "lineage.png").shape[:2]) > 0
 
 
 def test_pictures_of_frame_numbers_with_a_start(tmp_path):

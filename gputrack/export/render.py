@@ -2,8 +2,8 @@
 
 :func:`overlay_figure` draws one frame at a readable size (small frames are upscaled):
 the contrast-stretched raw frame in grey, each object filled and outlined in its track's
-colour, the track id beside a dot at its centroid, the frame number in a corner and
-optional tails of the last positions. :func:`lineage_figure` draws the lineage tree: time
+colour, its track id in white beside a dot of that colour at its centroid, the frame number
+in a corner and optional tails of the last positions. :func:`lineage_figure` draws the lineage tree: time
 in frames on the x axis, one horizontal line per track labelled with its id, and a marker
 at each division joining mother and daughters. Both return a
 :class:`matplotlib.figure.Figure` (drawn with Agg, no pyplot state) and colour a track the
@@ -146,7 +146,7 @@ def overlay_figure(
         Smallest long side of the picture in pixels: smaller frames are upscaled by a whole
         factor (nearest neighbour), larger ones are drawn pixel for pixel.
     fill
-        Opacity of the object fill (default 0.35 over raw data, 0.8 without).
+        Opacity of the object fill (default 0.35 over raw data, 0.6 without).
 
     Returns
     -------
@@ -164,7 +164,7 @@ def overlay_figure(
         fill = 0.35 if fill is None else fill
     else:
         grey = np.full(flat.shape, 0.12, np.float32)
-        fill = 0.8 if fill is None else fill
+        fill = 0.6 if fill is None else fill
     big = np.repeat(np.repeat(flat, scale, axis=0), scale, axis=1)
     rgb = np.repeat(np.repeat(grey, scale, axis=0), scale, axis=1)[..., None].repeat(3, axis=-1)
     colour = track_colours(big).astype(np.float32) / 255
@@ -192,8 +192,8 @@ def overlay_figure(
     colours = track_colours(now["track_id"]) / 255
     ax.scatter(now["x"], now["y"], s=30, c=colours, edgecolors="black", linewidths=0.8, zorder=3,
                label="centroids")
-    for (tid, y, x), c in zip(now[["track_id", "y", "x"]].itertuples(index=False), colours):
-        ax.annotate(str(int(tid)), (x, y), xytext=(4, 4), textcoords="offset points", color=c,
+    for tid, y, x in now[["track_id", "y", "x"]].itertuples(index=False):
+        ax.annotate(str(int(tid)), (x, y), xytext=(4, 4), textcoords="offset points", color="white",
                     fontsize=10, fontweight="bold", path_effects=stroke, zorder=4)
     number = k if numbers is None else int(numbers[k])
     ax.text(0.01, 0.99, f"frame {number}", transform=ax.transAxes, ha="left", va="top", color="white",
