@@ -6,6 +6,8 @@ reader (pure tifffile metadata) and the settings are tested everywhere.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import tifffile
@@ -159,3 +161,15 @@ def test_tiff_cucim_refuses_falls_back_to_tifffile(tmp_path, monkeypatch):
     src = open_image(path)
     assert src.reader == "tifffile"
     np.testing.assert_array_equal(src.read(), img)
+
+
+def test_info_names_the_tiff_reader(monkeypatch, capsys):
+    from gputrack.cli import main  # noqa: PLC0415
+
+    monkeypatch.setattr(wsi, "cuimage_available", lambda: True)
+    monkeypatch.delenv("GPUTRACK_TIFF_READER", raising=False)
+    assert main(["info", "--device", "cpu", "--json"]) == 0
+    assert "cuCIM CuImage" in json.loads(capsys.readouterr().out)["stages"]["io"]
+    monkeypatch.setenv("GPUTRACK_TIFF_READER", "tifffile")
+    assert main(["info", "--device", "cpu", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stages"]["io"] == "h5py, tifffile, zarr"

@@ -65,11 +65,19 @@ def version_of(module: str) -> str | None:
     return getattr(mod, "__version__", "?")
 
 
+def _readers() -> str:
+    from ..io import wsi  # noqa: PLC0415
+
+    setting = wsi.tiff_reader_setting()
+    cucim = setting != "tifffile" and wsi.cuimage_available()
+    return "h5py, tifffile, zarr" + (", cuCIM CuImage (whole-slide RGB TIFF)" if cucim else "")
+
+
 def stage_backends(device: str) -> dict[str, str]:
     """What each stage runs on for ``device``."""
     if device == "gpu":
         return {
-            "io": "host reads (h5py, tifffile, zarr), one transfer per block",
+            "io": f"host reads ({_readers()}), one transfer per block",
             "features": "cupy separable convolutions + kernels/eigen.cu",
             "forest": "kernels/forest.cu",
             "segment": "cupyx.scipy.ndimage",
@@ -77,7 +85,7 @@ def stage_backends(device: str) -> dict[str, str]:
             "tracking": "CPU core on object tables (numba, OR-Tools)",
         }
     return {
-        "io": "h5py, tifffile, zarr",
+        "io": _readers(),
         "features": "scipy.ndimage / numba",
         "forest": "numba",
         "segment": "scipy.ndimage",
