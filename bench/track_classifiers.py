@@ -77,7 +77,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gputrack import objects  # noqa: E402
 from gputrack.io.atomic import atomic_output  # noqa: E402
-from gputrack.io.ctc import write_ctc  # noqa: E402
+from gputrack.io.ctc import read_ctc_gt, restrict_ground_truth, write_ctc  # noqa: E402
+from gputrack.objects.ground_truth import match_ground_truth, mothers  # noqa: E402
 from gputrack.tracking import TrackingParameters, to_ctc, track_labels  # noqa: E402
 from gputrack.tracking.evaluate import ctc_scores  # noqa: E402
 
@@ -107,19 +108,16 @@ def object_table(raw: np.ndarray, lab: np.ndarray, *, start: int = 0) -> pd.Data
     return tab.merge(div, on=["t", "label"], suffixes=("", "_div"))
 
 
-def division_classes(table: pd.DataFrame, tracks: np.ndarray, column: str = "label") -> np.ndarray:
-    """1 for a mother in the last frame of a track with two daughters in ``tracks``, else 0.
-
-    ``column`` names the GT track label of each row (``label`` for a table of GT masks).
-    """
-    n_children = np.bincount(tracks[:, 3], minlength=int(tracks[:, 0].max()) + 1)
-    end = dict(zip(tracks[:, 0].tolist(), tracks[:, 2].tolist()))
-    mothers = {(end[int(m)], int(m)) for m in np.flatnonzero(n_children == 2) if m > 0}
-    keys = zip(table["t"].tolist(), table[column].tolist())
-    return np.array([(int(t), int(lb)) in mothers for t, lb in keys], np.int64)
 
 
 SEG_THRESHOLD, SEG_SIGMA, SEG_MIN_SIZE = 100.0, 2.0, 20
+
+
+def division_classes(table: pd.DataFrame, tracks: np.ndarray, column: str = "label") -> np.ndarray:
+    """1 for a GT mother in its last frame (``column``: the GT label of each row), else 0."""
+    dividing = mothers(pd.DataFrame(tracks, columns=["label", "begin", "end", "parent"]))
+    keys = zip(table["t"].tolist(), table[column].tolist())
+    return np.array([(int(t), int(lb)) in dividing for t, lb in keys], np.int64)
 
 
 def segment_raw(raw: np.ndarray) -> np.ndarray:
@@ -130,27 +128,6 @@ def segment_raw(raw: np.ndarray) -> np.ndarray:
                                 axes="tyx", device="cpu"))
 
 
-def match_ground_truth(seg: np.ndarray, gt: np.ndarray) -> pd.DataFrame:
-    """Per object of ``seg``: how many GT objects it holds and, if exactly one, its GT label.
-
-    A GT object is held by the object covering more than half of its pixels (the CTC DET rule).
-    Returns ``t, label, n_gt, gt_label`` (``gt_label`` 0 unless ``n_gt == 1``).
-    """
-    rows = []
-    for t in range(seg.shape[0]):
-        s, g = seg[t].ravel().astype(np.int64), gt[t].ravel().astype(np.int64)
-        width = int(s.max()) + 1
-        both = (g > 0) & (s > 0)
-        pair, overlap = np.unique(g[both] * width + s[both], return_counts=True)
-        gl, sl = pair // width, pair % width
-        held = overlap * 2 > np.bincount(g)[gl]
-        n_gt = np.bincount(sl[held], minlength=width)
-        gt_label = np.zeros(width, np.int64)
-        gt_label[sl[held]] = gl[held]
-        labels = np.unique(s[s > 0])
-        rows.append(pd.DataFrame({"t": t, "label": labels, "n_gt": n_gt[labels],
-                                  "gt_label": np.where(n_gt[labels] == 1, gt_label[labels], 0)}))
-    return pd.concat(rows, ignore_index=True)
 
 
 def _near_pairs(frame: np.ndarray, gap: int) -> list[tuple[int, int]]:
@@ -231,21 +208,6 @@ def count_training_table(
     return pd.concat(parts, ignore_index=True)
 
 
-def restrict_ground_truth(tra: Path, tracks: np.ndarray, first: int, last: int, out: Path) -> Path:
-    """A ``NN_GT/TRA`` folder holding GT frames ``first..last`` renumbered from 0; returns ``NN_GT``.
-
-    Tracks are clipped to the range; a daughter whose mother ends before ``first`` loses its parent.
-    """
-    keep = tracks[(tracks[:, 2] >= first) & (tracks[:, 1] <= last)].copy()
-    alive = set(keep[:, 0].tolist())
-    keep[:, 1] = np.maximum(keep[:, 1], first) - first
-    keep[:, 2] = np.minimum(keep[:, 2], last) - first
-    keep[:, 3] = [p if p in alive else 0 for p in keep[:, 3].tolist()]
-    masks = [tifffile.imread(tra / f"man_track{t:03d}.tif") for t in range(first, last + 1)]
-    gt = out / "01_GT"
-    write_ctc(gt / "TRA", masks, pd.DataFrame(keep, columns=["label", "begin", "end", "parent"]),
-              prefix="man_track", track_file="man_track.txt")
-    return gt
 
 
 def score_run(result, start: int, gt: Path, out: Path) -> dict[str, float]:
@@ -357,8 +319,8 @@ def run(data: Path, split: int = 32, costs=(100.0, 500.0)) -> dict:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        gt_test = restrict_ground_truth(tra, tracks, split, n - 1, tmp / "test")
-        gt_all = restrict_ground_truth(tra, tracks, 0, n - 1, tmp / "all")
+        gt_test = restrict_ground_truth(read_ctc_gt(tra.parent), split, n, tmp / "test" / "01_GT")
+        gt_all = restrict_ground_truth(read_ctc_gt(tra.parent), 0, n, tmp / "all" / "01_GT")
         for cost in costs:
             params = TrackingParameters(appearance_cost=cost, disappearance_cost=cost,
                                         detection_probability=1 - 1e-6)

@@ -108,6 +108,22 @@ def seed(text: str) -> int:
     return int(_number(int, text, "a seed between 0 and 4294967295", lambda v: 0 <= v < 2**32))
 
 
+def frame_range(text: str) -> tuple[int, int]:
+    """``START:STOP`` (Python's half-open range of frame numbers, STOP > START >= 0).
+
+    >>> frame_range("32:65")
+    (32, 65)
+    """
+    start, sep, stop = text.partition(":")
+    try:
+        a, b = int(start), int(stop)
+    except ValueError:
+        a, b = -1, -1
+    if not sep or a < 0 or b <= a:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected START:STOP frame numbers, STOP > START >= 0")
+    return a, b
+
+
 class Parser(argparse.ArgumentParser):
     """An argument parser whose mistakes are one line on stderr and exit status 2."""
 

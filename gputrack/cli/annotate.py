@@ -1,10 +1,10 @@
-"""``gputrack annotate import|export|info``: manual-tracking annotations in a project file."""
+"""``gputrack annotate import|export|classes|info``: manual-tracking annotations in a project file."""
 
 from __future__ import annotations
 
 import argparse
 
-from ._common import add_common, say
+from ._common import add_common, frame_range, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +45,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--ilastik-compat", action="store_true",
                    help="keep the window where the track's last object was (ilastik) instead of following it")
     q.set_defaults(func=run_extend, inputs=("labels",))
+    q = actions.add_parser("classes", help="t, label, class CSV of a segmentation's objects from a CTC "
+                           "ground truth, for 'gputrack objects train --kind count|division'")
+    add_common(q)
+    q.add_argument("--labels", required=True, help="label frames (a segmentation) to annotate")
+    q.add_argument("--label-axes", help="axes of the label file (guessed when absent)")
+    q.add_argument("--gt", required=True, help="CTC ground-truth folder (NN_GT) of the same frames")
+    q.add_argument("--kind", required=True, choices=("count", "division"),
+                   help="count = GT cells per object (0 = false, 2 = two or more); division = 1 for a "
+                        "GT mother in its last frame, else 0")
+    q.add_argument("--frames", type=frame_range, metavar="START:STOP",
+                   help="annotate the objects of these frames only (default: all)")
+    q.add_argument("--out", required=True, help="annotation CSV")
+    q.set_defaults(func=run_classes)
     q = actions.add_parser("info", help="summary of a project's annotations")
     add_common(q, overwrite=False)
     q.add_argument("--project", required=True, help="gputrack project file with annotations")
@@ -102,6 +115,16 @@ def run_export(args: argparse.Namespace) -> int:
     export_annotations(args.project, args.labels, args.format, args.out, label_axes=args.label_axes,
                        overwrite=args.overwrite)
     say(args, f"{args.project} -> {args.out} ({args.format})")
+    return 0
+
+
+def run_classes(args: argparse.Namespace) -> int:
+    from ..workflows.automatic_tracking import ground_truth_annotations  # noqa: PLC0415
+
+    table = ground_truth_annotations(args.out, args.labels, args.gt, args.kind, frames=args.frames,
+                                     label_axes=args.label_axes, overwrite=args.overwrite)
+    counts = ", ".join(f"{n} of class {c}" for c, n in table["class"].value_counts().sort_index().items())
+    say(args, f"{args.labels}: {len(table)} objects ({counts}) -> {args.out}")
     return 0
 
 

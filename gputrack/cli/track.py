@@ -11,6 +11,7 @@ from ._common import (
     add_threshold_method,
     count,
     fraction,
+    frame_range,
     nonnegative,
     positive,
     positive_count,
@@ -41,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also draw overlay_tTTTT.png of 5 frames and lineage.png into --out "
                         "(see 'gputrack render')")
     p.add_argument("--gt", help="CTC ground-truth folder (NN_GT): print py-ctcmetrics scores")
+    p.add_argument("--frames", type=frame_range, metavar="START:STOP",
+                   help="track frames START..STOP-1 only (CTC result numbered from 0, scored against the "
+                        "same frames of --gt; default: all)")
     p.add_argument("--solver", choices=("flow", "ilp"), default="flow",
                    help="flow (fast, certified optimal where it can) or ilp (OR-Tools)")
     p.add_argument("--no-divisions", action="store_true", help="animal tracking: no divisions")
@@ -176,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         overwrite=args.overwrite,
         gt=args.gt,
+        frames=args.frames,
         scheduler=args.scheduler,
         quiet=args.quiet,
         fixed=fixed_parameters(args),

@@ -796,3 +796,41 @@ def write_ctc(
         _write_frames_into(tmp, frames, prefix, digits)
         if track_file is not None:
             write_tracks(tmp / track_file, table)
+
+
+def restrict_ground_truth(
+    gt: CtcGroundTruth, first: int, stop: int, out: str | os.PathLike, *, overwrite: bool = False
+) -> Path:
+    """Write the TRA ground truth of frames ``first .. stop - 1`` renumbered from 0 as ``out``.
+
+    What a result of the same frames is scored against (CTC results are numbered from 0):
+    tracks are clipped to the range, and a daughter whose mother ends before ``first`` loses
+    its parent. Returns ``out`` (a ``NN_GT`` folder holding ``TRA``).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> m = np.zeros((3, 6, 6), np.uint16); m[:, 1:3, 1:3] = 1
+    >>> write_ctc(root / "01_GT" / "TRA", m, tracks_from_masks(m), prefix="man_track",
+    ...           track_file="man_track.txt")
+    >>> part = restrict_ground_truth(read_ctc_gt(root / "01_GT"), 1, 3, root / "part_GT")
+    >>> read_ctc_gt(part).tracks.values.tolist()
+    [[1, 0, 1, 0]]
+    """
+    first_frame = gt.frames[0]
+    if not (first_frame <= first < stop <= gt.frames[-1] + 1):
+        raise InputError(
+            f"{gt.folder}: frames {first}:{stop} outside the ground truth's {first_frame}:{gt.frames[-1] + 1}"
+        )
+    t = gt.tracks
+    keep = t[(t["end"] >= first) & (t["begin"] < stop)].copy()
+    alive = set(keep["label"].tolist())
+    keep["begin"] = np.maximum(keep["begin"], first) - first
+    keep["end"] = np.minimum(keep["end"], stop - 1) - first
+    keep["parent"] = [p if p in alive else 0 for p in keep["parent"].tolist()]
+    masks = gt.tra[first - first_frame : stop - first_frame]
+    out = Path(out)
+    write_ctc(out / "TRA", masks, keep.reset_index(drop=True), prefix="man_track", track_file="man_track.txt",
+              overwrite=overwrite)
+    return out

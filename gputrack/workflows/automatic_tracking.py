@@ -256,3 +256,45 @@ def train_tracking_file(
     )
     save_classifier(out, clf, overwrite=overwrite)
     return clf, table
+
+
+def ground_truth_annotations(
+    out: PathLike,
+    labels: PathLike,
+    gt: PathLike,
+    kind: str,
+    *,
+    frames: tuple[int, int] | None = None,
+    label_axes: str | None = None,
+    overwrite: bool = False,
+) -> pd.DataFrame:
+    """Write the ``t, label, class`` CSV of a ``kind`` classifier for ``labels``, from a CTC ``gt``.
+
+    The objects of ``labels`` are matched to the ground truth's TRA cells
+    (:mod:`gputrack.objects.ground_truth`); ``frames`` (``start, stop``) keeps the objects of
+    those frames only, e.g. the training frames of a train-then-track split.
+    """
+    from ..io.atomic import atomic_output, check_writable  # noqa: PLC0415
+    from ..io.ctc import read_ctc_gt  # noqa: PLC0415
+    from ..objects.ground_truth import KINDS as GT_KINDS  # noqa: PLC0415
+    from ..objects.ground_truth import class_annotations  # noqa: PLC0415
+    from .tracking import read_frames_of  # noqa: PLC0415
+
+    if kind not in GT_KINDS:
+        raise InputError(f"--kind {kind}: a ground truth gives {' or '.join(GT_KINDS)} classes")
+    out = check_writable(out, overwrite)
+    seg = read_frames_of(labels, label_axes)
+    truth = read_ctc_gt(gt)
+    if seg.shape != truth.tra.shape:
+        raise InputError(f"{labels}: label frames of shape {seg.shape}, expected the ground truth's "
+                         f"{truth.tra.shape} ({gt})")
+    start, stop = frames if frames else (0, seg.shape[0])
+    if stop > seg.shape[0]:
+        raise InputError(f"--frames {start}:{stop}: {labels} has {seg.shape[0]} frames")
+    # t counts the label frames from 0, as the object tables of 'objects train' do
+    tracks = truth.tracks.assign(begin=truth.tracks["begin"] - truth.frames[0],
+                                 end=truth.tracks["end"] - truth.frames[0])
+    table = class_annotations(seg[start:stop], truth.tra[start:stop], tracks, kind, start=start)
+    with atomic_output(out, overwrite=overwrite) as tmp:
+        table.to_csv(tmp, index=False)
+    return table

@@ -95,6 +95,7 @@ def track_files(
     device: str = "auto",
     overwrite: bool = False,
     gt: PathLike | None = None,
+    frames: tuple[int, int] | None = None,
     scheduler: str | None = None,
     quiet: bool = False,
     fixed: Sequence[str] | None = None,
@@ -112,6 +113,8 @@ def track_files(
     "times", "scores"}`` (``scores``: py-ctcmetrics against ``gt`` when given, else ``None``).
     ``channel=None`` follows the channel rule of :mod:`gputrack.workflows.segmentation`;
     ``method`` and ``high_threshold`` select the threshold method (:func:`gputrack.segment.threshold`).
+    ``frames`` (``start, stop``) tracks those frames only: times in the tables are the input's
+    frame numbers, the CTC result is numbered from 0 and scored against the same frames of ``gt``.
 
     Defaults (``fixed`` not None, no ``ilastik_compat``): the labels are trusted detections
     unless a count classifier is given, and the parameters of
@@ -168,6 +171,14 @@ def track_files(
     else:
         raise InputError("give --labels (label frames) or --probabilities (with --threshold)")
     raw_frames = read_frames_of(raw, raw_axes) if raw else None
+    start = 0
+    if frames:
+        start, stop = frames
+        if stop > label_frames.shape[0]:
+            n = label_frames.shape[0]
+            raise InputError(f"--frames {start}:{stop}: {labels or probabilities} has {n} frames")
+        label_frames = label_frames[start:stop]
+        raw_frames = raw_frames[start:stop] if raw_frames is not None else None
     times["read"] = time.perf_counter() - t0
     scales = _scales_zyx(scales, label_frames.ndim - 1)
 
@@ -176,7 +187,7 @@ def track_files(
         label_frames, raw_frames, params=params, solver=solver, scales=scales,
         frames_per_split=frames_per_split, n_jobs=n_jobs, timeout=timeout, scheduler=scheduler,
         quiet=quiet, fixed=fixed, motion=motion, division_classifier=division_classifier,
-        count_classifier=count_classifier, device=device)
+        count_classifier=count_classifier, start=start, device=device)
     times["track"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -193,7 +204,17 @@ def track_files(
     if gt:
         from ..tracking.evaluate import ctc_scores  # noqa: PLC0415
 
-        scores = ctc_scores(out, gt)
+        if frames:
+            import tempfile  # noqa: PLC0415
+
+            from ..io.ctc import read_ctc_gt, restrict_ground_truth  # noqa: PLC0415
+
+            with tempfile.TemporaryDirectory() as tmp:
+                part = restrict_ground_truth(read_ctc_gt(gt), start, start + label_frames.shape[0],
+                                             Path(tmp) / "01_GT")
+                scores = ctc_scores(out, part)
+        else:
+            scores = ctc_scores(out, gt)
     return {"out": out, "result": result, "n_frames": int(label_frames.shape[0]), "times": times,
             "scores": scores}
 
@@ -214,6 +235,7 @@ def track_frames(
     motion: str | None = None,
     division_classifier: Any = None,
     count_classifier: Any = None,
+    start: int = 0,
     device: str = "auto",
 ):
     """Track label frames ``(t, [z,] y, x)`` in memory as ``gputrack track`` does; the result.
@@ -221,7 +243,8 @@ def track_frames(
     What :func:`track_files` runs between reading and exporting (the napari plugin calls it on
     its layers): classifier priors, data-driven defaults and the motion model. ``fixed`` (names
     of :data:`gputrack.tracking.estimate.ESTIMATED` parameters the user set) switches the
-    data-driven defaults on, ``None`` takes ``params`` as given; ``scales`` are ``(z, y, x)``.
+    data-driven defaults on, ``None`` takes ``params`` as given; ``scales`` are ``(z, y, x)``;
+    ``start`` is the time of the first frame.
 
     Examples
     --------
@@ -243,7 +266,7 @@ def track_frames(
         from .automatic_tracking import classifier_probabilities  # noqa: PLC0415
 
         priors = classifier_probabilities(label_frames, raw_frames, division=division_classifier,
-                                          count=count_classifier, scales=scales, device=device)
+                                          count=count_classifier, scales=scales, start=start, device=device)
         k = priors.pop("max_objects")
         if k is not None and k > params.max_objects:
             params = params.replace(max_objects=k)
@@ -261,6 +284,7 @@ def track_frames(
         fixed=tuple(fixed or ()),
         motion=motion or ("auto" if data_driven and not frames_per_split else "none"),
         keep_detections=data_driven and priors.get("count_probabilities") is None and params.max_objects == 1,
+        start=start,
         **priors,
     )
 
