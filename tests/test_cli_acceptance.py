@@ -100,6 +100,8 @@ CASES: dict[str, list[Case]] = {
     "annotate export": [Case("annotate export --project {annotated} --labels {tra} --format ctc --out {out}",
                              "ann_ctc", folder=True)],
     "annotate info": [Case("annotate info --project {annotated}")],
+    "annotate classes": [Case("annotate classes --labels {tra} --gt {gt} --kind division --out {out}",
+                              "classes.csv")],
     "export": [Case("export {result} --format ctc --out {out}", "ctc", folder=True),
                Case("export {result} --format csv --out {out}", "tracks.csv")],
     "render": [Case("render {result} --out {out}", "pics", folder=True),
