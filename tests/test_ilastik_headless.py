@@ -10,6 +10,7 @@ against ilastik's stored results (``res-*.npy`` of api_projects.zip).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -181,3 +182,155 @@ def test_refusals_are_one_line_errors(api, batch, tmp_path):
         run_headless(api / "PixelClass.ilp", [image], device="cpu")
     with pytest.raises(InputError, match="cannot be read|not an ilastik|not found"):
         run_headless(folder / "my_next_image1.png", [image], device="cpu")
+
+
+# --------------------------------------------------------------------------- Features, Labels, stacks
+
+
+def test_features_export_is_ilastiks_feature_matrix(api, tmp_path):
+    """``--export_source=Features``: ilastik's channels in ilastik's order, as its stored forest reads them.
+
+    The project's forest was trained by ilastik on ilastik's feature matrix; evaluated on the
+    exported channels (nothing else of gputrack's classifier involved) it gives ilastik's own
+    probabilities only if every channel is the one ilastik computes, in ilastik's order.
+    """
+    from scipy import ndimage as ndi
+
+    from gputrack import forest as gforest
+
+    [path] = run_headless(api / "PixelClass.ilp", [str(api / "Data_1channel.png")], export_source="Features",
+                          output_filename_format=str(tmp_path / "{nickname}_{result_type}"), device="cpu")
+    assert path.name == "Data_1channel_Features.h5"
+    with h5py.File(path, "r") as f:
+        feats = f["exported_data"][()]
+    assert feats.shape == (128, 128, 25) and feats.dtype == np.float32
+    stored = gforest.read_ilp_forests(api / "PixelClass.ilp")
+    assert stored.n_features == 25
+    proba = gforest.predict_proba(stored, feats.reshape(-1, 25), device="cpu").reshape(128, 128, -1)
+    ref = np.load(api / "res-Data_1channel_pc1xyc.npy")
+    assert float((proba.argmax(-1) == ref.argmax(-1)).mean()) >= 0.9999
+    assert float(np.abs(proba - ref).max()) <= 0.05  # a few pixels on a split threshold (test_pixel_ilastik)
+    # channel 0, Gaussian Smoothing sigma 0.3, by ilastik's recipe with scipy: pre-smoothing 0.3 (window
+    # 3.5) then the operator at 0.3 (window 2), mirrored borders
+    raw = np.asarray(Image.open(api / "Data_1channel.png"), np.float32)
+    raw = raw[..., 0] if raw.ndim == 3 else raw
+    g = ndi.gaussian_filter(ndi.gaussian_filter(raw, 0.3, truncate=3.5, mode="mirror"), 0.3, truncate=2,
+                            mode="mirror")
+    np.testing.assert_allclose(feats[..., 0], g, atol=1e-3 * float(raw.max()))
+
+
+def _label_blocks(project) -> list[tuple[np.ndarray, str]]:
+    with h5py.File(project, "r") as f:
+        group = f["PixelClassification/LabelSets/labels000"]
+        return [(group[name][()], group[name].attrs["blockSlice"]) for name in sorted(group)]
+
+
+def test_labels_export_is_the_projects_label_blocks(api, batch, tmp_path):
+    """``--export_source=Labels``: the lane's label blocks placed at their ``blockSlice``; 0 elsewhere."""
+    out = str(tmp_path / "{nickname}_{result_type}")
+    [path] = run_headless(api / "PixelClass.ilp", [str(api / "Data_1channel.png")], export_source="labels",
+                          output_filename_format=out, device="cpu")
+    with h5py.File(path, "r") as f:
+        labels = f["exported_data"][()]
+    expected = np.zeros((128, 128, 1), np.uint8)
+    blocks = _label_blocks(api / "PixelClass.ilp")
+    assert blocks
+    for block, where in blocks:  # "[y0:y1,x0:x1,c0:c1]" in the lane's yxc order
+        region = tuple(slice(*map(int, part.split(":"))) for part in where.strip("[]").split(","))
+        expected[region] = np.where(block > 0, block, expected[region])
+    assert path.name == "Data_1channel_Labels.h5" and labels.dtype == np.uint8
+    np.testing.assert_array_equal(labels, expected)
+    assert sorted(np.unique(labels)) == [0, 1, 2] and (labels == 1).sum() == 79  # ilp-info's count
+    # an image that is not one of the project's lanes has no labels (ilastik's batch lanes)
+    folder, _ = batch
+    [other] = run_headless(api / "PixelClass.ilp", [str(folder / "my_next_image1.png")],
+                           export_source="Labels", output_filename_format=out, device="cpu")
+    with h5py.File(other, "r") as f:
+        assert f["exported_data"].shape == (128, 128, 1) and not f["exported_data"][()].any()
+
+
+def test_stack_along_z_c_t(api, tmp_path):
+    """A glob of 2D files stacked along z (a 3D project), c (a 3-channel one) and t, as ilastik does."""
+    slices = tmp_path / "slices"
+    slices.mkdir()
+    vol = np.load(api / "Data_3D.npy")[..., 0]
+    for z in range(vol.shape[0]):
+        Image.fromarray(vol[z]).save(slices / f"z_{z:02d}.png")
+    rgb = np.asarray(Image.open(api / "Data_3channel.png"))
+    for c in range(3):
+        Image.fromarray(np.ascontiguousarray(rgb[..., c])).save(slices / f"c_{c}.png")
+    out = str(tmp_path / "{nickname}_{result_type}")
+    [z] = run_headless(api / "PixelClass3D.ilp", [str(slices / "z_*.png")], output_filename_format=out,
+                       device="cpu")
+    assert z.name == "z__Probabilities.h5"  # ilastik's nickname of a glob: the name without '*'
+    with h5py.File(z, "r") as f:
+        p = f["exported_data"][()]
+        assert [a["key"] for a in json.loads(f["exported_data"].attrs["axistags"])["axes"]] == list("zyxc")
+    ref = np.load(api / "res-Data_3D_pc3d.npy")
+    assert p.shape == ref.shape and float((p.argmax(-1) == ref.argmax(-1)).mean()) >= 0.9999
+    [c] = run_headless(api / "PixelClass3Channel.ilp", [str(slices / "c_*.png")], stack_along="c",
+                       output_filename_format=out, device="cpu")
+    with h5py.File(c, "r") as f:
+        p = f["exported_data"][()]
+    ref = np.load(api / "res-Data_3channel_pc3c.npy")
+    assert p.shape == ref.shape and float((p.argmax(-1) == ref.argmax(-1)).mean()) >= 0.9999
+    # along t: each frame is the image's own result; a stack along an axis the images have is refused
+    [t] = run_headless(api / "PixelClass.ilp", [str(slices / "c_*.png")], stack_along="t",
+                       output_filename_format=str(tmp_path / "t_{nickname}"), device="cpu")
+    [single] = run_headless(api / "PixelClass.ilp", [str(slices / "c_1.png")],
+                            output_filename_format=str(tmp_path / "single"), device="cpu")
+    with h5py.File(t, "r") as f, h5py.File(single, "r") as g:
+        assert f["exported_data"].shape == (3, 255, 256, 2)
+        np.testing.assert_array_equal(f["exported_data"][1], g["exported_data"][()])
+    with pytest.raises(InputError, match="'z' axis already"):
+        run_headless(api / "PixelClass3D.ilp", [str(z.parent / "z_*.h5")],
+                     output_filename_format=str(tmp_path / "x"), device="cpu")
+    with pytest.raises(InputError, match="differs from the stack's first"):
+        pair = str(slices / "z_00.png") + os.pathsep + str(slices / "c_0.png")
+        run_headless(api / "PixelClass.ilp", [pair], output_filename_format=str(tmp_path / "x"), device="cpu")
+    assert not list(tmp_path.glob("x*"))
+
+
+def _readme_commands() -> list[list[str]]:
+    import shlex
+
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Running an ilastik project headless", 1)[1].split("\n## ", 1)[0]
+    return [shlex.split(line) for line in section.splitlines()
+            if line.startswith(("./run_ilastik.sh ", "gputrack ilastik-headless "))]
+
+
+def test_readme_headless_command_lines(api, tmp_path):
+    """The README's ilastik command line, run as written with the program name replaced."""
+    import shutil
+
+    ilastik, plain, stack = _readme_commands()
+    assert ilastik[0] == "./run_ilastik.sh" and plain[:2] == ["gputrack", "ilastik-headless"]
+    assert plain[2:] == ilastik[1:]  # the same arguments, another program
+    shutil.copy(api / "PixelClass.ilp", tmp_path / "MyProject.ilp")
+    shutil.copy(api / "PixelClass3D.ilp", tmp_path / "MyProject3D.ilp")
+    image = np.asarray(Image.open(api / "Data_1channel.png"))
+    Image.fromarray(image).save(tmp_path / "my_next_image1.png")
+    Image.fromarray(np.ascontiguousarray(image[:, ::-1])).save(tmp_path / "my_next_image2.png")
+    run = headless(*plain[2:], cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    ref = np.load(api / "res-Data_1channel_pc1xyc.npy").argmax(-1) + 1
+    for name, expected in (("my_next_image1", ref), ("my_next_image2", ref[:, ::-1])):
+        seg = np.asarray(Image.open(tmp_path / f"{name}_Simple Segmentation.png"))
+        assert float((seg == expected).mean()) >= 0.999
+    (tmp_path / "slices").mkdir()
+    vol = np.load(api / "Data_3D.npy")[..., 0]
+    for z in range(vol.shape[0]):
+        Image.fromarray(vol[z]).save(tmp_path / "slices" / f"z_{z:02d}.png")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        from gputrack.cli import main
+
+        assert main([*stack[1:], "--device", "cpu", "-q"]) == 0
+    finally:
+        os.chdir(cwd)
+    with h5py.File(tmp_path / "slices" / "z__Probabilities.h5", "r") as f:
+        p = f["exported_data"][()]
+    ref3d = np.load(api / "res-Data_3D_pc3d.npy")
+    assert float((p.argmax(-1) == ref3d.argmax(-1)).mean()) >= 0.9999
