@@ -10,6 +10,7 @@ from scipy import ndimage
 from gputrack.datasets import synthetic_timelapse
 from gputrack.errors import InputError
 from gputrack.napari import layers, live, manual, objects, readers, tracks, writers
+from gputrack.workflows import pixel_classification as pc
 from tests.conftest import shared_path
 
 
@@ -23,9 +24,9 @@ def test_predict_region_equals_whole_image_prediction(movie):
 
     img, scr = movie.raw[0].astype(np.float32), movie.scribbles[0]
     sel = {"GaussianSmoothing": [1.0, 3.5], "HessianOfGaussianEigenvalues": [1.6]}
-    clf = live.train_scribbles([img], [scr], sel, n_trees=10, device="cpu")
+    clf = pc.train_scribbles([img], [scr], sel, n_trees=10, device="cpu")
     region = (slice(17, 60), slice(3, 41))
-    out = live.predict_region(clf, img, region, device="cpu")
+    out = pc.predict_region(clf, img, region, device="cpu")
     whole = pixel.predict(clf, img, output="probabilities", device="cpu")
     np.testing.assert_allclose(out["probabilities"], whole[region], atol=1e-6)
     seg = pixel.predict(clf, img, output="simple-segmentation", device="cpu")
@@ -33,7 +34,7 @@ def test_predict_region_equals_whole_image_prediction(movie):
     top = np.sort(whole[region], axis=-1)
     np.testing.assert_allclose(out["uncertainty"], 1 - (top[..., -1] - top[..., -2]), atol=1e-6)
     # a time-lapse: the region of one frame, the same numbers
-    out_t = live.predict_region(clf, movie.raw.astype(np.float32), (slice(0, 1), *region), axes="tyx",
+    out_t = pc.predict_region(clf, movie.raw.astype(np.float32), (slice(0, 1), *region), axes="tyx",
                                 device="cpu")
     np.testing.assert_allclose(out_t["probabilities"][0], whole[region], atol=1e-6)
 
@@ -48,7 +49,7 @@ def test_feature_table_round_trip_and_errors():
     with pytest.raises(InputError, match="smallest scale is 0.7"):
         live.matrix_selection(bad)
     with pytest.raises(InputError, match="at least two classes"):
-        live.train_scribbles([np.zeros((8, 8))], [np.ones((8, 8), np.uint8)], {"GaussianSmoothing": [1.0]})
+        pc.train_scribbles([np.zeros((8, 8))], [np.ones((8, 8), np.uint8)], {"GaussianSmoothing": [1.0]})
 
 
 def test_visible_region_clips():

@@ -1,4 +1,11 @@
-"""Pixel classification from files: train a project file, classify images or folders.
+"""Pixel classification: train a project file, classify images or folders; live scribbles.
+
+:func:`train_scribbles` trains one forest on every (image, scribbles) pair with labels (the
+napari widget's painted layers), and :func:`predict_region` classifies only a region of an
+image (the visible one): its features are computed on the region plus the filters' halo, so
+the region's outputs equal the same region of a whole-image prediction (``gputrack pixel
+predict``). :func:`predict_region_steps` splits that work into steps a worker thread yields
+between, so painting again cancels a running update.
 
 >>> from gputrack.workflows.pixel_classification import predict_files
 >>> predict_files([], "out.h5")
@@ -10,13 +17,19 @@ gputrack.errors.InputError: give --project PROJECT.h5 (from 'gputrack pixel trai
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from .. import backend
 from ..errors import InputError
 
 PathLike = str | os.PathLike
+
+OUTPUTS = ("probabilities", "simple-segmentation", "uncertainty")
+"""The outputs of :func:`predict_region` (ilastik's export sources)."""
 
 
 def train_files(
@@ -211,3 +224,107 @@ def _ilp_to_file(ilp, images, out: Path, *, raw_data, **options) -> Path:
             raise InputError(f"--out {out}: the project has {len(written)} images; give a folder as --out")
         os.replace(written[0], out)
     return out
+
+
+def labelled_pairs(images: Sequence[Any], scribbles: Sequence[Any]) -> list[tuple[Any, np.ndarray]]:
+    """The (image, scribbles) pairs that hold labels, scribble shapes checked against their images."""
+    pairs = []
+    for img, scr in zip(images, scribbles):
+        scr = np.asarray(scr)
+        if scr.shape != np.shape(img)[: scr.ndim]:
+            raise InputError(
+                f"scribbles of shape {scr.shape} do not fit their image of shape {np.shape(img)}"
+            )
+        if scr.any():
+            pairs.append((img, scr))
+    return pairs
+
+
+def train_scribbles(
+    images: Sequence[Any],
+    scribbles: Sequence[Any],
+    selection: Any,
+    *,
+    axes: str | None = None,
+    label_names: Sequence[str] | None = None,
+    n_trees: int = 100,
+    random_state: int = 0,
+    device: str | None = "auto",
+):
+    """Train one pixel classifier on every image with scribbles (:func:`gputrack.pixel.train`).
+
+    Raises
+    ------
+    InputError
+        No scribbles, or scribbles of one class only.
+    """
+    from ..pixel import train  # noqa: PLC0415
+
+    pairs = labelled_pairs(images, scribbles)
+    classes = np.unique(np.concatenate([np.unique(s) for _, s in pairs])) if pairs else np.zeros(0)
+    classes = classes[classes > 0]
+    if len(classes) < 2:
+        raise InputError(
+            f"paint at least two classes to train (found {len(classes)}: {classes.tolist()})"
+        )
+    return train([p[0] for p in pairs], [p[1] for p in pairs], selection, axes=axes,
+                 label_names=label_names, n_trees=n_trees, random_state=random_state, device=device)
+
+
+def predict_region_steps(
+    classifier,
+    image: Any,
+    region: Sequence[slice],
+    *,
+    axes: str | None = None,
+    device: str | None = "auto",
+) -> Iterator[tuple[str, Any]]:
+    """Classify ``region`` of ``image`` in steps; yields ``("features", None)`` then ``("outputs", dict)``.
+
+    A worker thread runs this generator; quitting it between the steps cancels the update.
+    """
+    from ..pixel.classifier import as_image, check_image  # noqa: PLC0415
+    from ..pixel.labels import feature_halo, reader, region_features  # noqa: PLC0415
+
+    src, src_axes = as_image(image, axes)
+    check_image(classifier, src, src_axes)
+    shape = tuple(src.shape)
+    halo = feature_halo(classifier.selection, shape, src_axes, classifier.spacing)
+    feats, _ = region_features(reader(src), region, axes=src_axes, shape=shape,
+                               selection=classifier.selection, halo=halo,
+                               spacing=classifier.spacing, device=device)
+    yield "features", None
+    yield "outputs", region_outputs(classifier, feats, device=device)
+
+
+def region_outputs(classifier, features: Any, *, device: str | None = "auto") -> dict[str, np.ndarray]:
+    """Probabilities, simple segmentation and uncertainty of a feature block, on the host."""
+    from ..pixel import forest_probabilities, simple_segmentation, uncertainty  # noqa: PLC0415
+
+    prob = forest_probabilities(classifier, features, device=device)
+    return {
+        "probabilities": backend.to_host(prob),
+        "simple-segmentation": backend.to_host(simple_segmentation(prob, classifier.classes)),
+        "uncertainty": backend.to_host(uncertainty(prob)),
+    }
+
+
+def predict_region(
+    classifier, image: Any, region: Sequence[slice], *, axes: str | None = None, device: str | None = "auto"
+) -> dict[str, np.ndarray]:
+    """The three outputs of ``region`` (one slice per non-channel axis of ``image``).
+
+    Equal to the same region of :func:`gputrack.pixel.predict` on the whole image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.zeros((40, 40), np.float32); img[:, 20:] = 1
+    >>> scr = np.zeros((40, 40), np.uint8); scr[5:10, 2:6] = 1; scr[5:10, 30:35] = 2
+    >>> clf = train_scribbles([img], [scr], {"GaussianSmoothing": [1.0]}, n_trees=5, device="cpu")
+    >>> out = predict_region(clf, img, (slice(0, 10), slice(15, 25)), device="cpu")
+    >>> out["simple-segmentation"][0].tolist()
+    [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]
+    """
+    steps = list(predict_region_steps(classifier, image, region, axes=axes, device=device))
+    return steps[-1][1]

@@ -6,6 +6,7 @@ from .conftest import require_viewer
 
 require_viewer()
 
+import h5py
 import numpy as np
 import tifffile
 
@@ -38,6 +39,14 @@ def test_live_prediction_equals_cli(viewer, tmp_path, screenshot):
     viewer.window.add_dock_widget(widget, name="Pixel Classification")
     widget.trees.setValue(20)
     widget.device.setCurrentText("cpu")
+    # ilastik's table: rows = filter families, columns = scales; tick one more cell by its checkbox
+    from qtpy.QtCore import Qt
+
+    table = widget.table
+    row = [table.verticalHeaderItem(i).text() for i in range(table.rowCount())].index("Diff. of Gauss.")
+    col = [table.horizontalHeaderItem(k).text() for k in range(table.columnCount())].index("1")
+    table.item(row, col).setCheckState(Qt.CheckState.Checked)
+    assert widget.selection()["DifferenceOfGaussians"] == [1.0]
     # nucleus and background scribbles around a bright nucleus found in the frame
     cy, cx = np.unravel_index(np.argmax(frame), frame.shape)
     scribbles = widget.add_scribbles(image)
@@ -59,15 +68,21 @@ def test_live_prediction_equals_cli(viewer, tmp_path, screenshot):
     shot = screenshot(viewer, "pixel_classification")
     assert shot.stat().st_size > 10_000
 
-    # the same classifier through the command line on the whole frame
-    project = widget.save_project(tmp_path / "cells.h5")
+    # the command line trained on the same scribbles with the same features predicts the whole frame
+    widget.save_project(tmp_path / "saved.h5")
     tifffile.imwrite(tmp_path / "frame.tif", frame)
-    for export in ("probabilities", "simple-segmentation", "uncertainty"):
-        out = tmp_path / f"{export}.h5"
-        assert main(["pixel", "predict", "--project", str(project), str(tmp_path / "frame.tif"),
+    tifffile.imwrite(tmp_path / "scribbles.tif", scribbles.data)
+    features = [f"{f}={','.join(f'{v:g}' for v in scales)}" for f, scales in widget.selection().items()]
+    project = tmp_path / "cells.h5"
+    assert main(["pixel", "train", "--images", str(tmp_path / "frame.tif"), "--labels",
+                 str(tmp_path / "scribbles.tif"), "--features", *features, "--trees", "20", "--seed", "0",
+                 "--out", str(project), "--device", "cpu", "--quiet"]) == 0
+    runs = [(project, e) for e in ("probabilities", "simple-segmentation", "uncertainty")]
+    runs.append((tmp_path / "saved.h5", "probabilities"))     # the widget's saved project too
+    for proj, export in runs:
+        out = tmp_path / f"{proj.stem}-{export}.h5"
+        assert main(["pixel", "predict", "--project", str(proj), str(tmp_path / "frame.tif"),
                      "--out", str(out), "--export", export, "--device", "cpu", "--quiet"]) == 0
-        import h5py
-
         with h5py.File(out) as fh:
             ref = fh[next(iter(fh))][()]
         live = {
@@ -77,6 +92,10 @@ def test_live_prediction_equals_cli(viewer, tmp_path, screenshot):
             "uncertainty": viewer.layers["Uncertainty"].data,
         }[export]
         np.testing.assert_allclose(live[region], ref.reshape(live.shape)[region], atol=1e-6)
+    # the widget's export of the whole frame = the command line's
+    exported = widget.export(tmp_path / "exported.h5", "simple-segmentation")
+    with h5py.File(exported) as fh, h5py.File(tmp_path / "cells-simple-segmentation.h5") as ref:
+        np.testing.assert_array_equal(fh["exported_data"][()], ref["exported_data"][()])
     # a second stroke cancels/replaces the update and retrains on both strokes
     before = widget.updates
     _paint_line(scribbles, [(cy, cx - 2), (cy, cx + 2)], 1)

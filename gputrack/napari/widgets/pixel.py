@@ -16,8 +16,9 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QComboBox, QFileDialog, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ... import backend
+from ...workflows.pixel_classification import OUTPUTS, predict_region_steps, train_scribbles
 from ..layers import visible_region
-from ..live import OUTPUTS, live_steps, matrix_selection, selection_matrix, train_scribbles
+from ..live import matrix_selection, selection_matrix
 from ._common import camera_of, info, start_worker, user_action
 from ._layout import FeatureTable, LayerPicker, checkbox, form, spin
 
@@ -185,7 +186,7 @@ class PixelClassificationWidget(QWidget):
             clf = classifier or train_scribbles(images, scribbles, selection, axes=axes,
                                                 n_trees=n_trees, device=device)
             yield "classifier", clf
-            yield from live_steps(clf, data, region, axes=axes, device=device)
+            yield from predict_region_steps(clf, data, region, axes=axes, device=device)
 
         self.status.setText("updating…")
         self.worker = start_worker(job, desc="pixel classification", on_yield=self._step)
@@ -233,18 +234,15 @@ class PixelClassificationWidget(QWidget):
     # ----------------------------------------------------------------- outputs
 
     def export(self, path: str | Path, output: str | None = None) -> Path:
-        """Classify the whole chosen image and write one output to ``path`` (format by suffix)."""
-        from ...io.images import write_image  # noqa: PLC0415
-        from ...pixel import predict  # noqa: PLC0415
+        """Classify the whole chosen image and write one output to ``path`` (format by suffix), as
+        ``gputrack pixel predict`` does (:func:`gputrack.pixel.classify_file`)."""
+        from ...pixel import classify_file  # noqa: PLC0415
 
         layer = self.image_picker.layer()
         output = output or self.export_kind.currentText()
         clf = self.classifier or self.train()
-        axes = image_axes(layer)
-        out = backend.to_host(predict(clf, np.asarray(layer.data), axes=axes, output=output,
-                                      device=self.device.currentText()))
-        out_axes = axes.replace("c", "") + ("c" if output == "probabilities" else "")
-        return write_image(path, out, axes=out_axes, overwrite=True)
+        return classify_file(clf, np.asarray(layer.data), path, export=output, axes=image_axes(layer),
+                             device=self.device.currentText(), overwrite=True, quiet=True)
 
     def save_project(self, path: str | Path) -> Path:
         """Write the classifier and every image's scribbles to a gputrack project file."""
