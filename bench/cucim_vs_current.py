@@ -114,6 +114,14 @@ _ALL_CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") 
 
 def tile_reading(path: Path, blocks, threads, repeats: int) -> list[dict]:
     """Part (1): one row per (block edge or "whole", thread count)."""
+    try:
+        return _tile_reading(path, blocks, threads, repeats)
+    finally:
+        if _ALL_CPUS:
+            os.sched_setaffinity(0, _ALL_CPUS)
+
+
+def _tile_reading(path: Path, blocks, threads, repeats: int) -> list[dict]:
     probe = open_image(path)
     shape, chunks = probe.shape, probe.chunks
     tile = (chunks[0], chunks[1]) if chunks else (shape[0], shape[1])
@@ -166,8 +174,6 @@ def tile_reading(path: Path, blocks, threads, repeats: int) -> list[dict]:
                 f"cuCIM/tifffile speed {row['speedup_cucim']:.2f}x",
                 flush=True,
             )
-    if _ALL_CPUS:
-        os.sched_setaffinity(0, _ALL_CPUS)
     return rows
 
 

@@ -6,6 +6,7 @@ scikit-image (cuCIM's kernels cannot run there): this checks the measurement, no
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 
@@ -35,7 +36,9 @@ def test_block_regions_are_what_iter_blocks_reads(tmp_path):
 @pytest.mark.skipif(not wsi.cuimage_available(), reason="cuCIM (cucim) is not installed")
 def test_tile_reading_rows():
     path = shared_path("large-wsi", "CMU-1-Small-Region.svs")
+    cpus = os.sched_getaffinity(0)
     rows = bc.tile_reading(path, [1024], [1], repeats=2)
+    assert os.sched_getaffinity(0) == cpus  # the 1-CPU pinning is undone
     block, whole = rows
     assert (block["block"], block["blocks"], whole["blocks"]) == (1024, 9, 1)
     sizes = [
