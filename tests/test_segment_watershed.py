@@ -180,3 +180,29 @@ def test_cli_segment_watershed_equals_library(tmp_path):
     np.testing.assert_array_equal(read_image(tmp_path / "l.h5"), ref)
     assert ref.max() >= 3
     assert main([*args[:-1], "--high-threshold", "0.3", "--overwrite", "--quiet"]) == 2
+
+
+def test_cli_track_probabilities_watershed_keeps_every_object(tmp_path):
+    from gputrack.cli import main
+    from gputrack.io.ctc import read_frames
+    from gputrack.io.images import write_image
+
+    yy, xx = np.mgrid[:60, :90]
+    frames = []
+    for t in range(4):  # two touching nuclei drifting right, a third one apart
+        a = np.exp(-((yy - 30) ** 2 + (xx - 25 - 2 * t) ** 2) / 120.0)
+        b = 0.9 * np.exp(-((yy - 30) ** 2 + (xx - 45 - 2 * t) ** 2) / 120.0)
+        c = np.exp(-((yy - 10) ** 2 + (xx - 75) ** 2) / 30.0)
+        frames.append(np.maximum(np.maximum(a, b), c))
+    prob = np.stack(frames).astype(np.float32)
+    write_image(tmp_path / "p.h5", prob, axes="tyx")
+    res = tmp_path / "res"
+    args = ["track", "--probabilities", str(tmp_path / "p.h5"), "--out", str(res), "--method", "watershed",
+            "--threshold", "0.4", "--high-threshold", "0.8", "-q"]
+    assert main(args) == 0
+    masks = read_frames(res)
+    ref = segment.threshold(prob, method="watershed", threshold=0.4, high_threshold=0.8, axes="tyx",
+                            device="cpu")
+    for t in range(4):
+        assert len(np.unique(masks[t])) - 1 == ref[t].max() == 3
+        np.testing.assert_array_equal(masks[t] > 0, ref[t] > 0)
