@@ -102,6 +102,8 @@ CASES: dict[str, list[Case]] = {
     "annotate info": [Case("annotate info --project {annotated}")],
     "annotate classes": [Case("annotate classes --labels {tra} --gt {gt} --kind division --out {out}",
                               "classes.csv")],
+    "annotate extend": [Case("annotate extend --project {out} --labels {tra} --track new --from 0,1",
+                             "extended.h5")],
     "export": [Case("export {result} --format ctc --out {out}", "ctc", folder=True),
                Case("export {result} --format csv --out {out}", "tracks.csv")],
     "render": [Case("render {result} --out {out}", "pics", folder=True),

@@ -242,3 +242,30 @@ def test_merger_split_differs_from_ilastiks_by_the_mixture_optimum():
         assert max(np.mean(again == (part == part.max())), np.mean(again != (part == part.max()))) > 0.95
         scores.append(gm.score(X))
     assert scores[0] > scores[1]
+
+
+def test_missing_prediction_maps_named_and_supplied_with_probabilities(tmp_path, capsys):
+    """A project caching no label image needs its prediction maps: one line naming the missing file
+    and ``--probabilities``; given them, its own threshold segments them and the events equal ilastik's."""
+    import shutil
+
+    from gputrack.cli import main
+    from gputrack.io.images import write_image
+
+    source = shared_path("hytra-tests", "tests", "divisionTestDataset", "tracking.ilp")
+    path = tmp_path / "tracking.ilp"
+    shutil.copyfile(source, path)
+    with h5py.File(path, "a") as f:
+        labels = _blocks(f["TrackingFeatureExtraction/LabelImage"])[..., 0, 0].transpose(0, 2, 1)
+        del f["TrackingFeatureExtraction/LabelImage"]
+    out = tmp_path / "res"
+    assert main(["track", "--ilp", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "dataset_00__Probabilities.h5" in err[0] and "--probabilities" in err[0]
+    assert not out.exists()
+    # the project's channel 1 is the foreground: a map that is 1 on ilastik's objects
+    fg = (labels > 0).astype(np.float32)
+    write_image(tmp_path / "probs.h5", np.stack([1 - fg, fg], -1), axes="tyxc")
+    assert main(["track", "--ilp", str(path), "--probabilities", str(tmp_path / "probs.h5"),
+                 "--out", str(out)]) == 0
+    assert "events equal to the project's stored result" in capsys.readouterr().out

@@ -33,7 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", metavar="JSON",
                    help="learned weights ('gputrack learn') replacing the five weights (default: none)")
     p.add_argument("--raw", help="raw frames (checked against the labels)")
-    p.add_argument("--probabilities", help="instead of --labels: probabilities segmented with --threshold")
+    p.add_argument("--probabilities",
+                   help="instead of --labels: probabilities segmented with --threshold (with --ilp: replace "
+                        "the project's prediction maps, segmented with its own threshold)")
     p.add_argument("--out", required=True, help="result folder")
     p.add_argument(
         "--export", default="ctc", help=f"comma-separated formats: {format_names} (default ctc)"
@@ -216,15 +218,18 @@ def _run_ilp(args: argparse.Namespace) -> int:
     from ..errors import InputError  # noqa: PLC0415
     from ..workflows.ilastik_tracking import track_ilp  # noqa: PLC0415
 
-    if args.labels or args.probabilities:
-        raise InputError("--ilp takes the objects from the project; leave out --labels / --probabilities")
+    if args.labels:
+        raise InputError("--ilp takes the objects from the project; leave out --labels")
     weights = None
     if args.weights:
         from ..tracking.learning import load_weights  # noqa: PLC0415
 
         weights = load_weights(args.weights)
     done = track_ilp(args.ilp, args.out, exports=args.export, weights=weights, solver=args.solver,
+                     probabilities=args.probabilities, probability_axes=args.probability_axes,
                      overwrite=args.overwrite, pictures=args.pictures)
+    for note in done["notes"]:
+        say(args, note)
     res = done["result"]
     lin = res.lineage
     n_tracks = int(lin.loc[lin["track_id"] > 0, "track_id"].nunique())

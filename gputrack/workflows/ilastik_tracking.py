@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, MissingInputError
 
 PathLike = str | os.PathLike
 
@@ -85,14 +85,22 @@ def _class_probabilities(path: PathLike, project, applet: str, feats, frames, de
         rows = np.flatnonzero(t == tt)
         if label[rows].max() >= X.shape[0]:
             raise InputError(f"{path}: frame {int(tt)} has labels beyond the cached features")
+        count = feats[int(tt)].get("Default features", {}).get("Count")
+        if count is not None and "size" in det.columns and not np.array_equal(
+                np.asarray(count).reshape(-1)[label[rows]], det["size"].to_numpy()[rows]):
+            raise InputError(f"{path}: frame {int(tt)}'s objects are not those of the cached features "
+                             "(sizes differ)")
         out[rows] = np.asarray(predict_proba(forest, X[label[rows]], device="cpu"), np.float64)
     return out
 
 
-def ilp_detections(path: PathLike, lane: int = 0, *, project=None):
+def ilp_detections(path: PathLike, lane: int = 0, *, project=None, probabilities: PathLike | None = None,
+                   probability_axes: str | None = None):
     """Label frames, detection table (with ``count_prob_k`` / ``div_prob``) and parameters of a project.
 
-    Returns ``(frames, detections, params)``.
+    Returns ``(frames, detections, params)``; ``detections.attrs["notes"]`` says which stored
+    classifier could not be applied (an incomplete feature cache) and was replaced by
+    gputrack's prior.
     """
     from ..io.ilp import read_ilp
     from ..io.ilp.objects import feature_applet, read_label_frames, read_object_features
@@ -101,36 +109,56 @@ def ilp_detections(path: PathLike, lane: int = 0, *, project=None):
 
     project = project or read_ilp(path)
     params = ilp_parameters(project)
-    if feature_applet(path) is not None:
+    if feature_applet(path) is not None and probabilities is None:
         frames = read_label_frames(path, lane)
     else:
-        frames = ilp_segmentation(project, lane)
+        frames = ilp_segmentation(project, lane, probabilities=probabilities, axes=probability_axes)
     det = detections_from_labels(frames)
     feats = None
     try:
         feats = read_object_features(path, lane)
     except InputError:
         feats = None
-    count = _class_probabilities(path, project, _COUNT_APPLET, feats, frames, det) if feats else None
+    notes = []
+
+    def stored_classifier(applet):
+        # a project whose feature cache is incomplete (ilastik recomputes it; gputrack does not
+        # compute ilastik's convex-hull and skeleton features) runs with gputrack's priors instead
+        try:
+            return _class_probabilities(path, project, applet, feats, frames, det) if feats else None
+        except InputError as err:
+            notes.append(f"{applet} not applied ({err}); gputrack's prior used instead")
+            return None
+
+    count = stored_classifier(_COUNT_APPLET)
     if count is not None:
         for k in range(count.shape[1]):
             det[f"count_prob_{k}"] = count[:, k]
         for k in range(count.shape[1], params.max_objects + 1):
             det[f"count_prob_{k}"] = 0.0
-    div = (_class_probabilities(path, project, _DIVISION_APPLET, feats, frames, det)
-           if feats and params.with_divisions else None)
+    div = stored_classifier(_DIVISION_APPLET) if params.with_divisions else None
     if div is not None:
         det["div_prob"] = div[:, -1]
     elif params.with_divisions:
         det["div_prob"] = geometric_division_probability(det, params=params)
+    det.attrs["notes"] = notes
     return frames, det, params
 
 
-def ilp_segmentation(project, lane: int = 0) -> np.ndarray:
+def ilp_segmentation(project, lane: int = 0, *, probabilities: PathLike | None = None,
+                     axes: str | None = None) -> np.ndarray:
     """The project's threshold and size filter on its prediction maps: ``(t, [z,] y, x)`` labels.
 
+    ``probabilities`` replaces the lane's prediction maps (a file, ``file.h5/dataset`` or a
+    folder; ``axes`` as in :func:`gputrack.io.sequence.read_sequence`, guessed when absent).
     Labels are numbered by gputrack's connected components, so they can differ from the
     label ids ilastik cached (and its annotations refer to).
+
+    Raises
+    ------
+    MissingInputError
+        The prediction maps are not where the project says (and none are given): one line
+        naming the missing file and how to supply it.
     """
     from ..io.axes import transpose_axes
     from ..io.ilp import open_lane
@@ -144,8 +172,23 @@ def ilp_segmentation(project, lane: int = 0) -> np.ndarray:
         raise InputError(f"{project.path}: threshold method {th.method!r} is not supported headless "
                          f"({', '.join(METHODS)})")
     role = "Prediction Maps" if "Prediction Maps" in project.roles else None
-    data = np.asarray(open_lane(project, lane, role=role))
-    axes = project.lanes[lane].inputs[role or project.roles[0]].axes or "txyzc"
+    if probabilities is not None:
+        from ..io.sequence import read_sequence
+
+        data, axes = read_sequence(probabilities, axes=axes)
+        data = np.asarray(data)
+        if "c" not in axes:
+            data, axes = data[..., None], axes + "c"
+    else:
+        try:
+            data = np.asarray(open_lane(project, lane, role=role))
+        except MissingInputError:
+            entry = project.lanes[lane].inputs[role or project.roles[0]]
+            shown = f"{entry.path}/{entry.dataset}" if entry.dataset else str(entry.path or entry.file_path)
+            raise MissingInputError(
+                f"{project.path}: lane {lane} caches no label image and its {entry.role!r} input is missing: "
+                f"{shown}; supply it with --probabilities FILE (probabilities=)") from None
+        axes = project.lanes[lane].inputs[role or project.roles[0]].axes or "txyzc"
     want = "".join(a for a in "tzyxc" if a in axes)
     tzyxc = transpose_axes(data, axes, want)
     for i, a in enumerate("tzyxc"):
@@ -308,6 +351,8 @@ def track_ilp(
     exports: str | Sequence[str] = "ctc",
     weights: dict[str, float] | None = None,
     solver: str = "flow",
+    probabilities: PathLike | None = None,
+    probability_axes: str | None = None,
     overwrite: bool = False,
     pictures: bool = False,
 ) -> dict:
@@ -315,7 +360,9 @@ def track_ilp(
 
     Writes the ``exports`` and ``tracking_result.h5`` into the folder ``out`` (when given),
     with ``pictures`` also the overlays and lineage tree (:mod:`gputrack.workflows.pictures`).
-    Returns ``{"out", "result", "params", "differences", "merger_differences"}``:
+    ``probabilities`` replaces the project's prediction maps (segmented with its threshold
+    instead of its cached label image). Returns ``{"out", "result", "params", "differences",
+    "merger_differences", "notes"}``:
     ``differences`` lists the frames where the events differ from those ilastik stored in the
     project (``None`` when it stores none), ``merger_differences`` the same with merger pieces
     compared by the merger they were split from (:func:`compare_events`).
@@ -331,7 +378,8 @@ def track_ilp(
     if out is not None:
         out = check_writable(out, overwrite)
     project = read_ilp(path)
-    frames, det, params = ilp_detections(path, lane, project=project)
+    frames, det, params = ilp_detections(path, lane, project=project, probabilities=probabilities,
+                                         probability_axes=probability_axes)
     if weights is not None:
         params = to_parameters(weights, params)
     counts = [c for c in det.columns if str(c).startswith("count_prob_")]
@@ -351,4 +399,4 @@ def track_ilp(
 
                 write_pictures(tmp, *result_tracks(result))
     return {"out": out, "result": result, "params": params, "differences": differences,
-            "merger_differences": merger_differences}
+            "merger_differences": merger_differences, "notes": det.attrs.get("notes", [])}

@@ -58,6 +58,15 @@ def feature_applet(path: str | os.PathLike) -> str | None:
     return None
 
 
+def _features_applet(path: str | os.PathLike) -> str | None:
+    with _open(path) as f:
+        for name in _APPLETS:
+            for group in ("RegionFeaturesVigra", "RegionFeatures"):
+                if isinstance(f.get(f"{name}/{group}"), h5py.Group) and len(f[f"{name}/{group}"]):
+                    return name
+    return None
+
+
 def _label_blocks(f: h5py.File, applet: str, lane: int) -> list[tuple[tuple[slice, ...], h5py.Dataset]]:
     """``(slices, dataset)`` of every cached label block of a lane, in either layout."""
     g = f.get(f"{applet}/LabelImage_v2/labelimage{lane:03d}")
@@ -118,8 +127,9 @@ def read_object_features(path: str | os.PathLike, lane: int = 0,
     """Cached object features per frame: ``{t: {plugin: {feature: (n_labels + 1, k) array}}}``.
 
     Division features (tracking projects) are merged in as the plugin ``"Cell Division Features"``.
+    ``applet`` defaults to the one caching the label image, else the first caching features.
     """
-    applet = applet or feature_applet(path)
+    applet = applet or feature_applet(path) or _features_applet(path)
     out: dict[int, dict[str, dict[str, np.ndarray]]] = {}
     with _open(path) as f:
         for group in ("RegionFeaturesVigra", "RegionFeatures", "RegionFeaturesDivision"):
