@@ -371,6 +371,51 @@ def _leaf(parser, *names):
     return parser
 
 
+# ----------------------------------------------------------------------------- 8 README numbers
+
+
+def _readme_sim_command() -> tuple[list[str], float]:
+    """The README's documented SIM+ 01 command line and the LNK it states next to it."""
+    import re
+    import shlex
+
+    from tests.conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    start = "gputrack track --labels Fluo-N2DH-SIM+/01_GT/TRA"
+    [line] = [x for x in text.splitlines() if x.startswith(start)]
+    paragraph = text[: text.index(line)].rsplit("\n\n", 2)[-2]
+    [lnk] = re.findall(r"LNK \*\*([0-9.]+)\*\*", paragraph)
+    return shlex.split(line), float(lnk)
+
+
+@pytest.mark.slow  # 15-45 s: the whole sequence, tracked and scored
+def test_readme_sim_numbers_from_the_cli(tmp_path, capsys):
+    """The README's SIM+ 01 command, run as written, scores what the README says (py-ctcmetrics)."""
+    import contextlib
+    import io
+
+    from tests.conftest import shared_path
+
+    ctc_metrics = pytest.importorskip("ctc_metrics")
+    argv, lnk = _readme_sim_command()
+    seq = shared_path("ctc-fluo-n2dh-sim-01", "Fluo-N2DH-SIM+")
+    (tmp_path / "Fluo-N2DH-SIM+").symlink_to(seq)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        assert main(argv[1:]) == 0
+    finally:
+        os.chdir(cwd)
+    printed = capsys.readouterr().out
+    with contextlib.redirect_stdout(io.StringIO()):
+        r = ctc_metrics.evaluate_sequence(str(tmp_path / "RES"), str(seq / "01_GT"),
+                                          metrics=["LNK", "DET", "BC"])
+    assert round(r["LNK"], 4) == lnk and f"LNK {lnk:.4f}" in printed
+    assert r["DET"] == 1.0
+    assert (r["tp_div(0)"], r["fp_div(0)"]) == (28, 0)  # "all 28 divisions and no false one"
+
+
 # ----------------------------------------------------------------------------- 9 --device gpu
 
 
