@@ -429,6 +429,52 @@ def test_device_gpu_without_gpu_everywhere(work, tmp_path, capsys):
     assert sorted(os.listdir(tmp_path)) == []
 
 
+# ----------------------------------------------------------------------------- 11 ilastik 1.3 layout
+
+
+def test_item11_project_layout_from_the_cli(tmp_path, capsys):
+    """Exactly the reported layout (lane tzyxc (1, 1, 1024, 1344, 1), block (176, 92, 1) at
+    [281:457,412:504,0:1]): ``pixel predict --ilp`` runs the stored forest, ``ilp-info`` lists the labels."""
+    import zipfile
+
+    import h5py
+
+    from tests.conftest import shared_path
+    from tests.test_ilp_layouts import ZIP, write_ilastik13_project
+
+    with zipfile.ZipFile(shared_path(*ZIP)) as zf:
+        zf.extract("PixelClass.ilp", tmp_path)
+        zf.extract("Data_1channel.png", tmp_path)
+        zf.extract("res-Data_1channel_pc1xyc.npy", tmp_path)
+    tile = read_image(tmp_path / "Data_1channel.png")
+    tile = tile[..., 0] if tile.ndim == 3 else tile
+    raw = np.tile(tile, (8, 11))[:1024, :1344]
+    with h5py.File(tmp_path / "raw.h5", "w") as f:
+        f.create_dataset("data", data=raw[None, None, :, :, None])
+    block = np.zeros((176, 92, 1), np.uint8)
+    block[:40], block[120:] = 1, 2
+    project = write_ilastik13_project(tmp_path / "item11.ilp", shape=(1024, 1344), raw="raw.h5/data",
+                                      blocks=[(block, "[281:457,412:504,0:1]")],
+                                      source=tmp_path / "PixelClass.ilp")
+    capsys.readouterr()
+    assert main(["ilp-info", str(project)]) == 0
+    text = capsys.readouterr().out
+    assert "1 'Label 1' (255, 0, 0) 3680 labelled pixels" in text and "2 'Label 2' (0, 255, 0) 5152" in text
+    out = tmp_path / "out"
+    assert main(["pixel", "predict", "--ilp", str(project), "--out", str(out), "--device", "cpu", "-q"]) == 0
+    [written] = sorted(out.glob("*_Probabilities.h5"))
+    p = np.squeeze(read_image(written))
+    assert p.shape == (1024, 1344, 2)
+    # the same forest through the project it came from, on the same image as a plain file
+    write_image(tmp_path / "raw.tif", raw, axes="yx")
+    assert main(["pixel", "predict", str(tmp_path / "raw.tif"), "--ilp", str(tmp_path / "PixelClass.ilp"),
+                 "--out", str(tmp_path / "ref.h5"), "--device", "cpu", "-q"]) == 0
+    np.testing.assert_array_equal(p, np.squeeze(read_image(tmp_path / "ref.h5")))
+    # and ilastik's own result where the first tile's features do not reach the next tile (37 px)
+    ref = np.load(tmp_path / "res-Data_1channel_pc1xyc.npy")
+    assert float((p[:88, :88].argmax(-1) == ref[:88, :88].argmax(-1)).mean()) >= 0.999
+
+
 # ----------------------------------------------------------------------------- 10 validation
 
 
