@@ -65,6 +65,7 @@ def test_live_prediction_equals_cli(viewer, tmp_path, screenshot):
     assert "Probability Label 1" in viewer.layers and "Segmentation" in viewer.layers
     h, w = region[0].stop - region[0].start, region[1].stop - region[1].start
     assert 0 < h * w < frame.size            # the visible region only
+    viewer.layers.move(viewer.layers.index(scribbles), len(viewer.layers))     # scribbles on top
     shot = screenshot(viewer, "pixel_classification")
     assert shot.stat().st_size > 10_000
 

@@ -100,6 +100,11 @@ class FeatureTable(QTableWidget):
         self.horizontalHeader().setMinimumSectionSize(24)
         self.verticalHeader().setDefaultSectionSize(22)
         self.setFixedHeight(22 * len(FEATURE_IDS) + self.horizontalHeader().sizeHint().height() + 4)
+        # the whole table in view (ilastik shows every scale at once): no scroll bars
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumWidth(self.verticalHeader().sizeHint().width() + 30 * len(DEFAULT_SCALES)
+                             + 2 * self.frameWidth() + 4)
         self.setToolTip("rows: filter families, columns: scales σ (ilastik's feature selection)")
         if matrix is not None:
             self.set_matrix(matrix)
