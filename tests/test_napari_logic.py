@@ -10,6 +10,7 @@ from scipy import ndimage
 from gputrack.datasets import synthetic_timelapse
 from gputrack.errors import InputError
 from gputrack.napari import layers, live, manual, objects, readers, tracks, writers
+from gputrack.workflows import object_classification as oc
 from gputrack.workflows import pixel_classification as pc
 from tests.conftest import shared_path
 
@@ -147,13 +148,13 @@ def test_object_clicks_and_label_assist(movie):
     order = np.argsort([sizes[(0, int(k))] for k in np.unique(lab[0])[1:]])
     small, big = np.unique(lab[0])[1:][order[:2]], np.unique(lab[0])[1:][order[-2:]]
     ann = {(0, int(k)): 1 for k in small} | {(0, int(k)): 2 for k in big}
-    pred = objects.classify_objects(table, ann, ["Count"], n_trees=20)
+    pred = oc.classify_objects(table, ann, ["Count"], n_trees=20)
     got = pred[pred["t"] == 0].set_index("label")["class"]
     assert all(got[k] == 1 for k in small) and all(got[k] == 2 for k in big)
     painted = objects.paint(lab, pred)
     assert set(np.unique(painted[lab > 0])) <= {1, 2}
     with pytest.raises(InputError, match="at least two classes"):
-        objects.classify_objects(table, {(0, int(small[0])): 1}, ["Count"])
+        oc.classify_objects(table, {(0, int(small[0])): 1}, ["Count"])
 
 
 def test_manual_session_rules():

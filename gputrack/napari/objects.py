@@ -1,8 +1,8 @@
 """Object classification by clicking, behind the napari widget: picked objects -> forest -> classes.
 
 Objects are keyed by ``(t, label)`` as in every gputrack table. :func:`object_at` finds the
-object under a click, :func:`classify_objects` trains on the clicked objects and predicts every
-object (:func:`gputrack.objects.train` / :func:`~gputrack.objects.predict`), and
+object under a click, :func:`gputrack.workflows.object_classification.classify_objects` trains on
+the clicked objects and predicts every object, :func:`paint` shows its classes, and
 :func:`label_assist` is ilastik's label-assist table: every object's size and frame, largest
 first, to find mergers and fragments across the frames.
 
@@ -18,7 +18,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -40,12 +40,6 @@ def object_at(labels: np.ndarray, position: Sequence[float]) -> tuple[int, int] 
     return (idx[0] if labels.ndim > 2 else 0), value
 
 
-def annotation_table(annotations: Mapping[tuple[int, int], int]) -> pd.DataFrame:
-    """``{(t, label): class}`` -> table ``t, label, class`` (sorted)."""
-    rows = sorted((int(t), int(lab), int(c)) for (t, lab), c in annotations.items())
-    return pd.DataFrame(rows, columns=["t", "label", "class"]).astype(np.int64)
-
-
 def _frames(array: np.ndarray) -> tuple[np.ndarray, str]:
     return array, {2: "yx", 3: "tyx", 4: "tzyx"}[array.ndim]
 
@@ -63,35 +57,6 @@ def object_table(raw: np.ndarray | None, labels: np.ndarray, features: Sequence[
     if "t" not in table.columns:
         table.insert(0, "t", 0)
     return table
-
-
-def classify_objects(
-    table: pd.DataFrame,
-    annotations: Mapping[tuple[int, int], int],
-    features: Sequence[str],
-    *,
-    n_trees: int = 100,
-    random_state: int = 0,
-) -> pd.DataFrame:
-    """Train on the clicked objects and predict all: ``t, label, class, p_<class>..., uncertainty``.
-
-    Raises
-    ------
-    InputError
-        Fewer than two classes clicked, or a clicked object that is not in the table.
-    """
-    from ..objects import predict, train  # noqa: PLC0415
-
-    ann = annotation_table(annotations)
-    if ann["class"].nunique() < 2:
-        raise InputError(f"click objects of at least two classes (have {sorted(ann['class'].unique())})")
-    known = ann.merge(table[["t", "label"]], on=["t", "label"], how="left", indicator=True)
-    missing = known[known["_merge"] == "left_only"]
-    if len(missing):
-        t, lab = missing.iloc[0][["t", "label"]]
-        raise InputError(f"clicked object {lab} of frame {t} is not in the object table")
-    clf = train(table, ann, list(features), n_trees=n_trees, random_state=random_state)
-    return predict(clf, table)
 
 
 def paint(labels: np.ndarray, predictions: pd.DataFrame, column: str = "class") -> np.ndarray:

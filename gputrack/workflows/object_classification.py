@@ -1,15 +1,20 @@
 """Object classification from files: feature tables, training and prediction.
 
 Reads a label sequence (and optionally its raw intensities), computes the object feature
-table, and trains or applies an object classifier (ilastik's Object Classification).
+table, and trains or applies an object classifier (ilastik's Object Classification);
+:func:`classify_objects` trains on annotated objects of a table in memory and predicts all (the
+napari widget's clicks).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from ..errors import GputrackError, InputError, MissingInputError
 
@@ -199,3 +204,39 @@ def predict_file(
             image, label_array, painted, glasbey=glasbey, axes=axes, overwrite=overwrite
         )
     return predictions
+
+
+def annotation_table(annotations: Mapping[tuple[int, int], int]) -> pd.DataFrame:
+    """``{(t, label): class}`` -> table ``t, label, class`` (sorted)."""
+    rows = sorted((int(t), int(lab), int(c)) for (t, lab), c in annotations.items())
+    return pd.DataFrame(rows, columns=["t", "label", "class"]).astype(np.int64)
+
+
+def classify_objects(
+    table: pd.DataFrame,
+    annotations: Mapping[tuple[int, int], int],
+    features: Sequence[str],
+    *,
+    n_trees: int = 100,
+    random_state: int = 0,
+) -> pd.DataFrame:
+    """Train on annotated objects (``{(t, label): class}``, e.g. clicked in napari) and predict every
+    object of ``table``: ``t, label, class, p_<class>..., uncertainty``.
+
+    Raises
+    ------
+    InputError
+        Fewer than two classes clicked, or a clicked object that is not in the table.
+    """
+    from ..objects import predict, train  # noqa: PLC0415
+
+    ann = annotation_table(annotations)
+    if ann["class"].nunique() < 2:
+        raise InputError(f"click objects of at least two classes (have {sorted(ann['class'].unique())})")
+    known = ann.merge(table[["t", "label"]], on=["t", "label"], how="left", indicator=True)
+    missing = known[known["_merge"] == "left_only"]
+    if len(missing):
+        t, lab = missing.iloc[0][["t", "label"]]
+        raise InputError(f"clicked object {lab} of frame {t} is not in the object table")
+    clf = train(table, ann, list(features), n_trees=n_trees, random_state=random_state)
+    return predict(clf, table)

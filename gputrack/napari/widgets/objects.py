@@ -14,16 +14,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..objects import (
-    annotation_table,
-    as_int_labels,
-    classify_objects,
-    default_features,
-    label_assist,
-    object_at,
-    object_table,
-    paint,
-)
+from ...workflows.object_classification import annotation_table, classify_objects
+from ..objects import as_int_labels, default_features, label_assist, object_at, object_table, paint
 from ._common import start_worker, user_action
 from ._layout import LayerPicker, form, spin
 
