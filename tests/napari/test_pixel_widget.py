@@ -50,6 +50,8 @@ def test_live_prediction_equals_cli(viewer, tmp_path, screenshot):
     # nucleus and background scribbles around a bright nucleus found in the frame
     cy, cx = np.unravel_index(np.argmax(frame), frame.shape)
     scribbles = widget.add_scribbles(image)
+    # defaults: class 1 first, a brush scaled to the frame, scribbles in their probability layer's colour
+    assert scribbles.selected_label == 1 and scribbles.mode == "paint" and scribbles.brush_size == 5
     scribbles.brush_size = 3
     camera = camera_of(viewer)
     camera.center = (cy, cx)
@@ -63,6 +65,10 @@ def test_live_prediction_equals_cli(viewer, tmp_path, screenshot):
     wait_until(lambda: widget.updates >= 1 and widget.worker is not None and not widget.worker.is_running)
     region = widget.region
     assert "Probability Label 1" in viewer.layers and "Segmentation" in viewer.layers
+    for k in (1, 2):
+        top = viewer.layers[f"Probability Label {k}"].colormap.colors[-1]
+        np.testing.assert_allclose(scribbles.colormap.map(k), top)
+        np.testing.assert_allclose(viewer.layers["Segmentation"].colormap.map(k), top)
     h, w = region[0].stop - region[0].start, region[1].stop - region[1].start
     assert 0 < h * w < frame.size            # the visible region only
     viewer.layers.move(viewer.layers.index(scribbles), len(viewer.layers))     # scribbles on top

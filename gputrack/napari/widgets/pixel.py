@@ -30,6 +30,16 @@ DEFAULT_FEATURES = {
 }
 SCRIBBLES_KEY = "gputrack_scribbles_for"
 COLORMAPS = ("green", "magenta", "cyan", "yellow", "red", "blue")
+"""Colour of class k (k = 1, 2, ...): its scribbles, its probability layer and its segmentation."""
+
+
+def class_colormap():
+    """Labels colours of the classes: class k in the top colour of ``COLORMAPS[k - 1]``, as its
+    probability layer (ilastik paints scribbles, probabilities and segmentation alike)."""
+    from napari.utils.colormaps import DirectLabelColormap, ensure_colormap  # noqa: PLC0415
+
+    colors = {k + 1: ensure_colormap(name).colors[-1] for k, name in enumerate(COLORMAPS)}
+    return DirectLabelColormap(color_dict={None: "white", 0: "transparent", **colors})
 
 
 def image_axes(layer) -> str:
@@ -110,10 +120,13 @@ class PixelClassificationWidget(QWidget):
         name = f"{image_layer.name} scribbles"
         if name in self.viewer.layers:
             return self.viewer.layers[name]
-        layer = self.viewer.add_labels(np.zeros(shape, np.uint8), name=name,
-                                       metadata={SCRIBBLES_KEY: image_layer.name})
-        layer.brush_size = 5
+        layer = self.viewer.add_labels(np.zeros(shape, np.uint8), name=name, colormap=class_colormap(),
+                                       opacity=1.0, metadata={SCRIBBLES_KEY: image_layer.name})
+        # a brush of about 1/128 of the image's side (5 px on a 690 x 628 frame), class 1 first
+        layer.brush_size = int(np.clip(round(min(shape[-2:]) / 128), 3, 15))
+        layer.selected_label = 1
         layer.mode = "paint"
+        self.status.setText("paint class 1, then class 2 (= / - or the label box change the class)")
         return layer
 
     def pairs(self) -> tuple[list[np.ndarray], list[np.ndarray], list[Labels]]:
@@ -213,7 +226,7 @@ class PixelClassificationWidget(QWidget):
                         colormap=COLORMAPS[k % len(COLORMAPS)], contrast_limits=(0, 1),
                         blending="additive", opacity=0.6, visible=k == 0)
         self._paste("Segmentation", shape, np.uint8, region, outputs["simple-segmentation"], "labels",
-                    visible=False)
+                    visible=False, colormap=class_colormap())
         self._paste("Uncertainty", shape, np.float32, region, outputs["uncertainty"], "image",
                     colormap="magma", contrast_limits=(0, 1), blending="additive", visible=False)
         self.updates += 1
