@@ -148,13 +148,13 @@ def test_gpu_threshold_watershed_equals_cpu():
     assert cpu.max() >= 2
 
 
-@pytest.mark.parametrize("number, name", [(3, "watershed"), (1, "hysteresis")])
+@pytest.mark.parametrize("number, name", [(3, "watershed"), (1, "hysteresis"), (2, "graphcut")])
 def test_ilp_threshold_method_is_read(number, name, tmp_path):
     import shutil
 
     import h5py
 
-    from gputrack.io.ilp import read_ilp
+    from gputrack.io.ilp import describe_ilp, read_ilp
     from tests.conftest import shared_path
 
     src = shared_path("hytra-tests", "tests", "divisionTestDataset", "tracking.ilp")
@@ -163,7 +163,13 @@ def test_ilp_threshold_method_is_read(number, name, tmp_path):
     with h5py.File(path, "a") as f:
         del f["ThresholdTwoLevels/CurOperator"]
         f["ThresholdTwoLevels/CurOperator"] = number
-    assert read_ilp(path).threshold.method == name
+        if "Beta" in f["ThresholdTwoLevels"]:
+            del f["ThresholdTwoLevels/Beta"]
+        f["ThresholdTwoLevels/Beta"] = 0.35
+    project = read_ilp(path)
+    assert project.threshold.method == name and project.threshold.beta == 0.35
+    assert f"threshold: {name}," in describe_ilp(project)
+    assert ("beta 0.35" in describe_ilp(project)) == (name == "graphcut")
 
 
 def test_cli_segment_watershed_equals_library(tmp_path):

@@ -105,6 +105,8 @@ def describe_ilp(project: IlpProject) -> str:
             else f"low {_fmt(th.low_threshold)} high {_fmt(th.high_threshold)} "
             f"(core channel {th.core_channel})"
         )
+        if th.method == "graphcut":
+            levels += f", beta {_fmt(0.2 if th.beta is None else th.beta)}"
         out.append(
             f"threshold: {th.method}, channel {th.channel}, {levels}, sigmas {sig}, "
             f"size {th.min_size}..{th.max_size}"
