@@ -96,7 +96,22 @@ def test_cli_table_and_painted_image(projects, tmp_path, capsys):
         lut = np.concatenate([[0], p[1:].argmax(1) + 1])
         expected[t] = lut[lab[t]]
     np.testing.assert_array_equal(painted, expected)
+    # the export the project selects: its file name format, HDF5 dataset and the lane's axes
+    with h5py.File(path, "r") as f:
+        fmt = f["Object Information Export/OutputFilenameFormat"][()].decode()
+        nick = f["Input Data/infos/lane0000/Raw Data/nickname"][()].decode()
+        dataset = f["Object Information Export/OutputInternalPath"][()].decode()
+        axes = f["Input Data/infos/lane0000/Raw Data/axisorder"][()].decode()
+    name = fmt.format(dataset_dir=str(tmp_path), nickname=nick, result_type="Object Predictions")
+    assert f"the project's export -> {name}" in said
+    with h5py.File(name, "r") as f:
+        exported = f[dataset][()]
+    assert exported.shape == tuple(dict(zip("tyx", expected.shape)).get(a, 1) for a in axes)
+    np.testing.assert_array_equal(exported.reshape(expected.shape), expected)
     # a second run refuses to replace the outputs; --overwrite does
+    other = tmp_path / "other.csv"
+    assert main(["objects", "predict", "--ilp", str(path), "--out", str(other), "--quiet"]) == 2
+    assert not (tmp_path / "other.csv").exists()
     assert main(["objects", "predict", "--ilp", str(path), "--out", str(out), "--quiet"]) == 2
     assert main(["objects", "predict", "--ilp", str(path), "--out", str(out), "--quiet", "--overwrite"]) == 0
 

@@ -269,3 +269,50 @@ def test_missing_prediction_maps_named_and_supplied_with_probabilities(tmp_path,
     assert main(["track", "--ilp", str(path), "--probabilities", str(tmp_path / "probs.h5"),
                  "--out", str(out)]) == 0
     assert "events equal to the project's stored result" in capsys.readouterr().out
+
+
+def test_track_ilp_writes_the_export_the_project_selects(tmp_path, capsys):
+    """The project's ``Tracking Result Export``: divisionTestDataset selects none (ilastik's first
+    source, Tracking-Result, as ``{dataset_dir}/{nickname}_{result_type}`` HDF5), which equals the
+    Tracking-Result image ilastik cached (``ConservationTracking/CachedOutput``) pixel for pixel."""
+    from gputrack.cli import main
+
+    path = shared_path("hytra-tests", "tests", "divisionTestDataset", "tracking.ilp")
+    with h5py.File(path, "r") as f:
+        settings = {k: f["Tracking Result Export"][k][()].decode() for k in
+                    ("OutputFilenameFormat", "OutputInternalPath")}
+        nick = f["Input Data/infos/lane0000/Raw Data/nickname"][()].decode()
+        cached = _blocks(f["ConservationTracking/CachedOutput"])
+    out = tmp_path / "res"
+    assert main(["track", "--ilp", str(path), "--out", str(out)]) == 0
+    name = settings["OutputFilenameFormat"].format(dataset_dir=str(out), nickname=nick,
+                                                    result_type="Tracking-Result") + ".h5"
+    assert f"the project's export -> {name}" in capsys.readouterr().out
+    with h5py.File(name, "r") as f:
+        exported = f[settings["OutputInternalPath"]][()]
+    assert exported.dtype == np.uint32 and exported.shape == cached.shape  # t, x, y, z, c as the lane
+    np.testing.assert_array_equal(exported, cached)
+
+
+def test_track_ilp_csv_table_plugin_export(tmp_path, capsys):
+    """mitocheck ...HytraWithMergers selects the CSV-Table plugin: ilastik's tracking table."""
+    import pandas as pd
+
+    from gputrack.cli import main
+
+    path = shared_path("ilastik-testdata", "tests", "test_ilastik", "data", "inputdata",
+                       "mitocheckStructuredLearningTrackingHytraWithMergers.ilp")
+    with h5py.File(path, "r") as f:
+        g = f["Tracking Result Export"]
+        assert g["SelectedExportSource"][()] == b"Plugin" and g["SelectedPlugin"][()] == b"CSV-Table"
+        nick = f["Input Data/infos/lane0000/Raw Data/nickname"][()].decode()
+    out = tmp_path / "res"
+    assert main(["track", "--ilp", str(path), "--out", str(out), "--quiet"]) == 0
+    table = pd.read_csv(out / f"{nick}_Plugin.csv")
+    # the tracking table of the same result (gputrack's ilastik-style CSV, ilastik's numbering)
+    from gputrack.export.tracking import tracking_table
+    from gputrack.tracking.result import load_result
+
+    expected = tracking_table(load_result(out / "tracking_result.h5"), ilastik_compat=True)
+    assert list(table.columns) == list(expected.columns) and len(table) == len(expected) > 0
+    np.testing.assert_allclose(table.to_numpy(np.float64), expected.to_numpy(np.float64))

@@ -51,9 +51,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "stored forest; predictions compared with those it caches (instead of --labels / "
                         "--classifier)")
     q.add_argument("--out", required=True, help="predictions table (CSV)")
+    q.add_argument("--export-dir",
+                   help="with --ilp: folder of the export the project selects, named as it says with "
+                        "{dataset_dir} = this folder (default: --out's folder)")
     q.add_argument("--image", help="also paint the classes into the objects (PNG/TIFF/HDF5)")
     q.add_argument("--glasbey", action="store_true", help="PNG with Fiji's Glasbey LUT (default: grey)")
-    q.set_defaults(func=run_predict, inputs=("labels", "raw", "classifier"), outputs=("out", "image"))
+    q.set_defaults(func=run_predict, inputs=("labels", "raw", "classifier", "ilp"),
+                   outputs=("out", "image"))
 
 
 def _object_inputs(q: argparse.ArgumentParser, labels_required: bool = True) -> None:
@@ -115,6 +119,8 @@ def run_predict(args: argparse.Namespace) -> int:
     from ..errors import InputError  # noqa: PLC0415
     from ..workflows.object_classification import predict_file  # noqa: PLC0415
 
+    if args.export_dir and not args.ilp:
+        raise InputError("--export-dir goes with --ilp (the project's selected export)")
     if args.ilp:
         if args.labels or args.classifier or args.raw:
             raise InputError("--ilp takes the objects and the classifier from the project; leave out "
@@ -139,10 +145,12 @@ def _run_predict_ilp(args: argparse.Namespace) -> int:
     from ..workflows.ilastik_objects import predict_ilp_file  # noqa: PLC0415
 
     done = predict_ilp_file(args.ilp, args.out, image=args.image, glasbey=args.glasbey,
-                            overwrite=args.overwrite)
+                            export_dir=args.export_dir, overwrite=args.overwrite)
     table = done["table"]
     counts = table["class_name"].value_counts().sort_index().to_dict() if len(table) else {}
     say(args, f"{args.ilp}: {len(table)} objects classified {counts} -> {args.out}")
+    for path in done["project_export"]:
+        say(args, f"the project's export -> {path}")
     cmp = done["comparison"]
     if cmp is None:
         say(args, "the project caches no object predictions to compare with")

@@ -230,6 +230,8 @@ def _run_ilp(args: argparse.Namespace) -> int:
                      overwrite=args.overwrite, pictures=args.pictures)
     for note in done["notes"]:
         say(args, note)
+    for path in done["project_export"]:
+        say(args, f"the project's export -> {path}")
     res = done["result"]
     lin = res.lineage
     n_tracks = int(lin.loc[lin["track_id"] > 0, "track_id"].nunique())

@@ -71,19 +71,25 @@ def export_sources(project: IlpProject) -> list[str]:
     return names[:2] + ["Probabilities All Stages"] + names[2:]
 
 
-def export_settings(path: str | os.PathLike) -> dict[str, str]:
-    """The export settings stored in a project (``Prediction Export``); empty when none.
+def export_settings(path: str | os.PathLike,
+                    groups: Sequence[str] = ("Prediction Export", "DataExport")) -> dict[str, str]:
+    """The export settings stored in a project (the first of ``groups`` it has); empty when none.
+
+    Keys as ilastik stores them: ``OutputFilenameFormat``, ``OutputFormat``,
+    ``OutputInternalPath`` and, where set, ``ExportDtype``, ``SelectedExportSource``,
+    ``SelectedPlugin``. Tracking projects keep theirs in ``Tracking Result Export``, object
+    classification in ``Object Information Export``.
 
     >>> export_settings("PixelClass.ilp")                                # doctest: +SKIP
     {'OutputFilenameFormat': '{dataset_dir}/{nickname}_{result_type}', 'OutputFormat': 'hdf5', ...}
     """
     out: dict[str, str] = {}
     with h5py.File(path, "r") as f:
-        group = next((f[g] for g in ("Prediction Export", "DataExport") if isinstance(f.get(g), h5py.Group)),
-                     None)
+        group = next((f[g] for g in groups if isinstance(f.get(g), h5py.Group)), None)
         if group is None:
             return out
-        for key in ("OutputFilenameFormat", "OutputFormat", "OutputInternalPath"):
+        for key in ("OutputFilenameFormat", "OutputFormat", "OutputInternalPath", "ExportDtype",
+                    "SelectedExportSource", "SelectedPlugin"):
             obj = group.get(key)
             if isinstance(obj, h5py.Dataset) and obj.shape == ():
                 value = obj[()]

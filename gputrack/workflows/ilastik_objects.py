@@ -169,25 +169,54 @@ def predict_ilp_file(
     lane: int = 0,
     image: PathLike | None = None,
     glasbey: bool = False,
+    export_dir: PathLike | None = None,
     overwrite: bool = False,
 ) -> dict:
-    """:func:`predict_ilp`, written: the table ``out`` (CSV) and optionally the painted ``image``.
+    """:func:`predict_ilp`, written: the table ``out`` (CSV), optionally the painted ``image``, and
+    the export the project selects into ``export_dir`` (default: ``out``'s folder;
+    :mod:`gputrack.workflows.ilp_exports`).
 
-    Returns ``{"table", "labels", "comparison"}`` (``comparison``: :func:`compare_object_predictions`
-    against the project's cached predictions, ``None`` when it caches none).
+    Returns ``{"table", "labels", "comparison", "project_export"}`` (``comparison``:
+    :func:`compare_object_predictions` against the project's cached predictions, ``None`` when it
+    caches none; ``project_export``: the files of the selected export).
     """
-    from ..export import object_table_csv, write_object_predictions
+    from pathlib import Path
+
+    from ..export import object_table_csv, paint_objects, write_object_predictions
     from ..io.atomic import check_writable
+    from .ilp_exports import write_project_export
 
     out = check_writable(out, overwrite)
     if image is not None:
         check_writable(image, overwrite)
+    export_dir = Path(out).parent if export_dir is None else Path(export_dir)
     table, labels = predict_ilp(path, lane)
+    axes = "tzyx" if labels.ndim == 4 else "tyx"
+
+    probs = [c for c in table.columns if str(c).startswith("probability_")]
+    painted = np.asarray(paint_objects(labels, table, "class", axes=axes))
+    sources = {"Object Predictions": (painted, axes), "Object Identities": (labels, axes),
+               "Object Probabilities": (_paint_probabilities(labels, table, probs), axes + "c")}
+    # the selected export first: it checks its own files, the table and image are checked above
+    written = write_project_export(path, export_dir, kind="objects", images=sources, lane=lane,
+                                   overwrite=overwrite)
     stored = stored_object_probabilities(path, lane)
     comparison = compare_object_predictions(table, stored) if stored else None
     object_table_csv(out, table, ilastik_names=False, overwrite=overwrite)
     if image is not None:
-        axes = "tzyx" if labels.ndim == 4 else "tyx"
         write_object_predictions(image, labels, table[["t", "label", "class"]], glasbey=glasbey, axes=axes,
                                  overwrite=overwrite)
-    return {"table": table, "labels": labels, "comparison": comparison}
+    return {"table": table, "labels": labels, "comparison": comparison, "project_export": written}
+
+
+def _paint_probabilities(labels: np.ndarray, table: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """``labels.shape + (len(columns),)`` float32: each object's class probabilities on its pixels."""
+    out = np.zeros((*labels.shape, len(columns)), np.float32)
+    for t, rows in table.groupby("t").indices.items():
+        frame = labels[int(t)]
+        lut = np.zeros((int(frame.max()) + 1, len(columns)), np.float32)
+        ids = table["label"].to_numpy()[rows]
+        keep = ids <= frame.max()
+        lut[ids[keep]] = table[columns].to_numpy(np.float32)[rows][keep]
+        out[int(t)] = lut[frame]
+    return out

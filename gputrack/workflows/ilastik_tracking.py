@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError, MissingInputError
+from .ilp_exports import project_export
 
 PathLike = str | os.PathLike
 
@@ -358,11 +359,13 @@ def track_ilp(
 ) -> dict:
     """Run a tracking project headless: its objects, priors and parameters (or ``weights``), exports.
 
-    Writes the ``exports`` and ``tracking_result.h5`` into the folder ``out`` (when given),
+    Writes the ``exports``, ``tracking_result.h5`` and the export the project selects
+    (:mod:`gputrack.workflows.ilp_exports`; its file name with ``{dataset_dir}`` = ``out``)
+    into the folder ``out`` (when given),
     with ``pictures`` also the overlays and lineage tree (:mod:`gputrack.workflows.pictures`).
     ``probabilities`` replaces the project's prediction maps (segmented with its threshold
     instead of its cached label image). Returns ``{"out", "result", "params", "differences",
-    "merger_differences", "notes"}``:
+    "merger_differences", "notes", "project_export"}`` (the files of the selected export):
     ``differences`` lists the frames where the events differ from those ilastik stored in the
     project (``None`` when it stores none), ``merger_differences`` the same with merger pieces
     compared by the merger they were split from (:func:`compare_events`).
@@ -378,6 +381,8 @@ def track_ilp(
     if out is not None:
         out = check_writable(out, overwrite)
     project = read_ilp(path)
+    if out is not None:
+        project_export(path, "tracking")  # the project's export settings are checked before solving
     frames, det, params = ilp_detections(path, lane, project=project, probabilities=probabilities,
                                          probability_axes=probability_axes)
     if weights is not None:
@@ -390,13 +395,33 @@ def track_ilp(
     stored = stored_events(path, lane)
     differences = compare_events(stored, result.solution) if stored else None
     merger_differences = compare_events(stored, result.solution, pieces="mergers") if stored else None
+    written = []
     if out is not None:
         with atomic_output(out, overwrite=overwrite, directory=True) as tmp:
             export_many(result, exports, tmp, ilastik_compat=True)
             save_result(tmp / "tracking_result.h5", result)
+            written = [out / p.relative_to(tmp) for p in _write_selected_export(path, tmp, result, lane)]
             if pictures:
                 from .pictures import result_tracks, write_pictures
 
                 write_pictures(tmp, *result_tracks(result))
     return {"out": out, "result": result, "params": params, "differences": differences,
-            "merger_differences": merger_differences, "notes": det.attrs.get("notes", [])}
+            "merger_differences": merger_differences, "notes": det.attrs.get("notes", []),
+            "project_export": written}
+
+
+def _write_selected_export(path: PathLike, folder, result, lane: int) -> list:
+    """The project's selected export (:mod:`gputrack.workflows.ilp_exports`) of a tracking result."""
+    from ..export.formats import ILASTIK_COMPAT, export_result
+    from ..export.tracking import result_images
+    from .ilp_exports import write_project_export
+
+    images = result_images(result, ilastik_compat=True)
+    axes = "tzyx" if np.ndim(images["Tracking-Result"][0]) == 3 else "tyx"
+    stacks = {name: (np.stack(frames).astype(np.uint32), axes) for name, frames in images.items()}
+
+    def plugin(fmt, target):
+        options = {"ilastik_compat": True} if fmt in ILASTIK_COMPAT else {}
+        return export_result(result, fmt, target, **options)
+
+    return write_project_export(path, folder, kind="tracking", images=stacks, plugin=plugin, lane=lane)
