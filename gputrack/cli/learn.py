@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_common, say
+from ._common import add_common, frame_range, say
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "the .ilp's own objects)")
     p.add_argument("--label-axes", help="axes of the label file (guessed when absent)")
     p.add_argument("--out", required=True, help="weights JSON (for 'gputrack track --weights')")
-    p.add_argument("--frames", type=int, nargs=2, metavar=("FIRST", "LAST"),
-                   help="learn from these frames only (default: all)")
+    p.add_argument("--frames", type=frame_range, metavar="START:STOP",
+                   help="learn from frames START..STOP-1 only, as in 'track --frames' (default: all)")
     p.add_argument("--solver", choices=("ilp", "flow"), default="ilp",
                    help="inference oracle (default ilp: exact)")
     p.add_argument("--c", type=float, default=1.0, help="slack weight C of the SVM (default 1.0)")
@@ -31,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
     """Learn the weights and write them with their report (loss curve, rounds) as JSON."""
     from ..workflows.learning import learn_file  # noqa: PLC0415
 
+    first_last = (args.frames[0], args.frames[1] - 1) if args.frames else None
     learned = learn_file(args.annotations, args.out, labels=args.labels, label_axes=args.label_axes,
-                         frames=args.frames, solver=args.solver, c=args.c, max_rounds=args.max_rounds,
+                         frames=first_last, solver=args.solver, c=args.c, max_rounds=args.max_rounds,
                          overwrite=args.overwrite)
     w = ", ".join(f"{k} {v:.4f}" for k, v in learned.weights.items())
     say(args, f"weights (unit norm): {w}; training loss {learned.loss} after {learned.rounds} rounds "
