@@ -41,31 +41,40 @@ SLIDE = Path(__file__).resolve().parents[3] / "shared" / "data" / "large-wsi" / 
 """The H&E slide of the shared test data, next to the repository."""
 
 
-def median_times(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
-    """Wall-clock seconds of ``repeat`` calls of ``fn`` and the last result.
+def median_times(fn: Callable[[], Any], repeat: int) -> tuple[list[float], list[float], Any]:
+    """Wall-clock and process CPU seconds of ``repeat`` calls of ``fn``, and the last result.
+
+    The CPU seconds (all threads) tell the work apart from waiting for cores on a shared machine.
 
     Examples
     --------
-    >>> times, out = median_times(lambda: 3, 2)
-    >>> len(times), out
-    (2, 3)
+    >>> times, cpu, out = median_times(lambda: 3, 2)
+    >>> len(times), len(cpu), out
+    (2, 2, 3)
     """
-    times, out = [], None
+    times, cpu, out = [], [], None
     for _ in range(max(1, int(repeat))):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
         times.append(time.perf_counter() - t0)
-    return times, out
+        cpu.append(time.process_time() - c0)
+    return times, cpu, out
 
 
-def _row(stage: str, case: str, ours: list[float], peer: str, peer_times: list[float] | None,
-         status: str, work: float, unit: str, **extra: Any) -> dict[str, Any]:
-    med = statistics.median(ours)
-    row = {"stage": stage, "case": case, "gputrack_s": med, "gputrack_runs_s": ours, "peer": peer,
-           "peer_status": status or "ok", "work": work, "unit": unit, "gputrack_rate": work / med}
-    if peer_times:
-        pmed = statistics.median(peer_times)
-        row.update(peer_s=pmed, peer_runs_s=peer_times, peer_rate=work / pmed, ratio=pmed / med)
+def _row(stage: str, case: str, ours: tuple[list[float], list[float]], peer: str,
+         theirs: tuple[list[float], list[float]] | None, status: str, work: float, unit: str,
+         **extra: Any) -> dict[str, Any]:
+    """One result row: medians, runs, rates and ``ratio`` = peer seconds / gputrack seconds."""
+    med = statistics.median(ours[0])
+    row = {"stage": stage, "case": case, "gputrack_s": med, "gputrack_runs_s": ours[0],
+           "gputrack_cpu_s": statistics.median(ours[1]), "peer": peer, "peer_status": status or "ok",
+           "work": work, "unit": unit, "gputrack_rate": work / med}
+    if theirs and theirs[0]:
+        pmed = statistics.median(theirs[0])
+        row.update(peer_s=pmed, peer_runs_s=theirs[0], peer_rate=work / pmed, ratio=pmed / med)
+        if theirs[1]:
+            row.update(peer_cpu_s=statistics.median(theirs[1]),
+                       cpu_ratio=statistics.median(theirs[1]) / max(row["gputrack_cpu_s"], 1e-9))
     row.update(extra)
     return row
 
@@ -113,14 +122,14 @@ def bench_features(image: np.ndarray, repeat: int = 3, workdir: Path | None = No
     from .. import features  # noqa: PLC0415
 
     features.compute(image[:64, :64], "all", device="cpu")  # compiled code loaded before timing
-    ours, (data, names) = median_times(lambda: features.compute(image, "all", device="cpu"), repeat)
+    *ours, (data, names) = median_times(lambda: features.compute(image, "all", device="cpu"), repeat)
     mpx = image.size / 1e6
     rows = []
     ff, why = fastfilters2()
     ff_times = None
     if ff is not None:
         ff.compute_filters(np.ascontiguousarray(image[:128, :128]), 1.0)  # (it crashes below ~100 px)
-        ff_times, _ = median_times(lambda: [ff.compute_filters(image, s) for s in SCALES], repeat)
+        *ff_times, _ = median_times(lambda: [ff.compute_filters(image, s) for s in SCALES], repeat)
     rows.append(_row("features", f"{image.shape[0]}x{image.shape[1]}, {data.shape[-1]} channels", ours,
                      "fastfilters2 (7 scales x 7 channels)", ff_times, why, mpx, "Mpx/s",
                      gputrack_channels=int(data.shape[-1]), peer_channels=49))
@@ -130,7 +139,7 @@ def bench_features(image: np.ndarray, repeat: int = 3, workdir: Path | None = No
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             job = {"repeat": repeat, "threads": 2, "scales": list(SCALES), "sample_step": 8}
             res = run_vigra("features", job, {"image": image}, Path(tmp))
-            vg_times = res["times"]
+            vg_times = (res["times"], res["cpu_times"][0])
             extra = _feature_agreement(np.load(res["job"]["sample_out"]), data[::8, ::8], names)
     rows.append(_row("features", f"{image.shape[0]}x{image.shape[1]}, {data.shape[-1]} channels", ours,
                      "vigra filters (2 threads)", vg_times, why, mpx, "Mpx/s", **extra))
@@ -175,9 +184,9 @@ def bench_forest(X: np.ndarray, y: np.ndarray, n_train: int = 10_000, trees: int
     train = np.sort(rng.choice(X.shape[0], min(n_train, X.shape[0]), replace=False))
     Xt, yt = np.ascontiguousarray(X[train]), y[train]
     gf.fit(Xt[:200], yt[:200], n_trees=2, n_jobs=threads)  # imports and compiled code before timing
-    fit_times, forest = median_times(lambda: gf.fit(Xt, yt, n_trees=trees, n_jobs=threads), repeat)
+    *fit_times, forest = median_times(lambda: gf.fit(Xt, yt, n_trees=trees, n_jobs=threads), repeat)
     gf.predict_proba(forest, X[:1000], device="cpu")
-    pred_times, proba = median_times(lambda: gf.predict_proba(forest, X, device="cpu"), repeat)
+    *pred_times, proba = median_times(lambda: gf.predict_proba(forest, X, device="cpu"), repeat)
     held = np.ones(X.shape[0], bool)
     held[train] = False
     ours_label = forest.classes[proba.argmax(1)]
@@ -188,7 +197,8 @@ def bench_forest(X: np.ndarray, y: np.ndarray, n_train: int = 10_000, trees: int
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             res = run_vigra("forest", {"repeat": repeat, "threads": threads, "trees": trees},
                             {"X_train": Xt, "y_train": yt, "X_predict": X}, Path(tmp))
-            vg_fit, vg_pred = res["train_times"], res["predict_times"]
+            vg_fit = (res["train_times"], res["cpu_times"][0])
+            vg_pred = (res["predict_times"], res["cpu_times"][1])
             vproba = np.load(res["job"]["proba_out"])
         vigra_label = np.unique(yt)[vproba.argmax(1)]
         quality["vigra_accuracy_held_out"] = float((vigra_label[held] == y[held]).mean())
@@ -239,14 +249,14 @@ def bench_objects(labels: np.ndarray, raw: np.ndarray, repeat: int = 3, workdir:
 
     axes = "zyx" if labels.ndim == 3 else "yx"
     objects.features(raw[:8], labels[:8], axes=axes, device="cpu")
-    ours, tab = median_times(lambda: objects.features(raw, labels, axes=axes, device="cpu"), repeat)
+    *ours, tab = median_times(lambda: objects.features(raw, labels, axes=axes, device="cpu"), repeat)
     python, why = vigra_python()
     vg_times, extra = None, {}
     if python is not None:
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             res = run_vigra("objects", {"repeat": repeat, "features": list(objects.FEATURES)},
                             {"raw": raw, "labels": labels}, Path(tmp))
-            vg_times = res["times"]
+            vg_times = (res["times"], res["cpu_times"][0])
             import json  # noqa: PLC0415
 
             theirs = json.loads(Path(res["job"]["table_out"]).read_text())
@@ -257,10 +267,12 @@ def bench_objects(labels: np.ndarray, raw: np.ndarray, repeat: int = 3, workdir:
 
 
 def _object_agreement(tab: Any, theirs: dict[str, list]) -> dict[str, Any]:
-    """Largest relative difference of some features (vigra reports coordinates in x, y, z order)."""
+    """Largest relative difference of some features (vigra's coordinates are in array order z, y, x)."""
     out = {}
     for name in ("Count", "Mean", "Variance", "Skewness", "Minimum", "RegionCenter", "RegionRadii"):
         ref = np.asarray(theirs[name], dtype=np.float64)
+        if name == "RegionCenter":
+            ref = ref[:, ::-1]
         cols = [c for c in tab.columns if c == name or c.startswith(name + "_")]
         ours = tab[cols].to_numpy(np.float64)
         if ref.shape != ours.shape:
@@ -279,7 +291,7 @@ def bench_tracking(n_frames: int = 30, n_objects: int = 1000, repeat: int = 3) -
     params = TrackingParameters(max_distance=15.0)
     small, _ = random_walk_detections(4, 5, seed=1)
     track(small, params)
-    ours, _ = median_times(lambda: track(det, params), repeat)
+    *ours, _ = median_times(lambda: track(det, params), repeat)
     try:
         from laptrack import LapTrack  # noqa: PLC0415
     except ImportError:
@@ -288,7 +300,73 @@ def bench_tracking(n_frames: int = 30, n_objects: int = 1000, repeat: int = 3) -
         coords = [g[["y", "x"]].to_numpy() for _, g in det.groupby("t")]
         lt = LapTrack(metric="sqeuclidean", cutoff=15.0**2, splitting_metric="sqeuclidean",
                       splitting_cutoff=15.0**2, merging_cutoff=False, gap_closing_cutoff=False)
-        lap_times, _ = median_times(lambda: lt.predict(coords), repeat)
+        *lap_times, _ = median_times(lambda: lt.predict(coords), repeat)
         why = ""
     return _row("tracking", f"{n_frames} frames x {n_objects} objects ({len(det)} detections)", ours,
                 "laptrack (LAP linking with splitting)", lap_times, why, len(det), "detections/s")
+
+
+STAGES = ("features", "forest", "objects", "tracking")
+
+SIZES = {
+    "quick": {"image": 1024, "train": 10_000, "objects_2d": (1024, 24), "objects_3d": (96, 12),
+              "tracking": (30, 1000)},
+    "full": {"image": 2048, "train": 10_000, "objects_2d": (4096, 24), "objects_3d": (192, 12),
+             "tracking": (100, 1000)},
+}
+"""Inputs per preset: image side, training pixels, (side, ellipse cell) of the object cases
+(4096² / 24 gives ~29k objects), (frames, objects per frame) of the tracking case."""
+
+
+def run_suite(stages: tuple[str, ...] = STAGES, preset: str = "quick", repeat: int = 3,
+              log: Callable[[str], None] | None = None, workdir: Path | None = None) -> dict[str, Any]:
+    """Run the named stages at a preset's sizes; the rows and what the machine was.
+
+    Examples
+    --------
+    >>> result = run_suite(("tracking",), repeat=1)  # doctest: +SKIP
+    >>> result["rows"][0]["stage"]  # doctest: +SKIP
+    'tracking'
+    """
+    from .. import backend  # noqa: PLC0415
+
+    size = SIZES[preset]
+    say = log or (lambda text: None)
+    rows: list[dict] = []
+    t_start = time.perf_counter()
+    image = features = None
+    if "features" in stages or "forest" in stages:
+        image = test_image(size["image"])
+    if "features" in stages:
+        say(f"features: {image.shape[0]}² image, 49 channels, medians of {repeat}")
+        rows += bench_features(image, repeat, workdir)
+    if "forest" in stages:
+        from .. import features as gfeat  # noqa: PLC0415
+
+        features = gfeat.compute(image, "all", device="cpu").data.reshape(image.size, -1)
+        say(f"forest: 100 trees on {size['train']} pixels, predicting {image.size / 1e6:.1f} Mpx")
+        rows += bench_forest(features, tissue_classes(image).ravel(), size["train"], repeat=repeat,
+                             workdir=workdir)
+        del features
+    if "objects" in stages:
+        for key in ("objects_2d", "objects_3d"):
+            side, cell = size[key]
+            shape = (side,) * (2 if key == "objects_2d" else 3)
+            labels, raw = object_case(shape, cell)
+            say(f"objects: {'x'.join(map(str, shape))}, {int(labels.max())} objects")
+            rows.append(bench_objects(labels, raw, repeat, workdir))
+    if "tracking" in stages:
+        frames, n = size["tracking"]
+        say(f"tracking: {frames} frames x {n} objects")
+        rows.append(bench_tracking(frames, n, repeat))
+    return {
+        "benchmark": "ilastik_engines",
+        "preset": preset,
+        "repeat": repeat,
+        "stages": list(stages),
+        "machine": backend.describe(),
+        "device": "cpu",
+        "load_avg_1min": os.getloadavg()[0],
+        "total_s": time.perf_counter() - t_start,
+        "rows": rows,
+    }
