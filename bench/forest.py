@@ -131,7 +131,7 @@ def main() -> None:
     train = rng.choice(features.shape[0], args.train, replace=False)
     t0 = time.perf_counter()
     forest, rf = gf.fit(features[train], labels[train], n_trees=args.trees, random_state=0,
-                        n_jobs=-1, return_estimator=True)
+                        n_jobs=-1, backend="sklearn", return_estimator=True)
     t_fit = time.perf_counter() - t0
     stats = tree_stats(rf)
     print(f"features {features.shape} in {t_features:.1f} s; fit {args.trees} trees on {args.train} px "

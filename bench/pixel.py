@@ -94,7 +94,8 @@ def inference(img, lab, trees):
     feats, _ = gfeat.compute(img, "all", device="cpu")
     X = feats.reshape(-1, feats.shape[-1])
     m = lab.ravel() > 0
-    forest, est = gforest.fit(X[m], lab.ravel()[m], n_trees=trees, return_estimator=True)
+    forest, est = gforest.fit(X[m], lab.ravel()[m], n_trees=trees, backend="sklearn",
+                              return_estimator=True)
     assert isinstance(est, RandomForestClassifier)
     out = {"n_samples": int(X.shape[0]), "n_features": int(X.shape[1])}
     devices = ["cpu"] + (["gpu"] if backend.gpu_available() else [])

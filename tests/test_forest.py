@@ -153,7 +153,8 @@ def test_vigra_mtry_rounds_like_vigra():
 
 def test_fit_matches_an_ilastik_configured_sklearn_forest():
     X, y = _data(3, n=500, n_features=7, seed=9)
-    forest, est = gf.fit(X, y, n_trees=30, random_state=4, n_jobs=1, return_estimator=True)
+    forest, est = gf.fit(X, y, n_trees=30, random_state=4, n_jobs=1, backend="sklearn",
+                         return_estimator=True)
     assert est.max_features == 3 and est.bootstrap and est.criterion == "gini" and est.max_depth is None
     ref = RandomForestClassifier(
         n_estimators=30, max_features=3, criterion="gini", bootstrap=True, random_state=4, n_jobs=1
@@ -163,7 +164,7 @@ def test_fit_matches_an_ilastik_configured_sklearn_forest():
     # grown to purity: every training sample of a tree's bootstrap lands in a pure leaf
     assert all(e.tree_.impurity[e.tree_.children_left < 0].max() == 0 for e in est.estimators_)
     # seeded and independent of n_jobs
-    again = gf.fit(X, y, n_trees=30, random_state=4, n_jobs=2)
+    again = gf.fit(X, y, n_trees=30, random_state=4, n_jobs=2, backend="sklearn")
     for name in ("feature", "threshold", "left", "value"):
         assert np.array_equal(getattr(again, name), getattr(forest, name))
 

@@ -57,7 +57,8 @@ def test_training_samples_equal_whole_image_features():
 def test_forest_matches_sklearn_on_same_samples(trained):
     img, lab, _, _ = trained
     X, y, _ = pixel.training_samples(img, lab, SEL, axes="yx", device="cpu")
-    clf = pixel.train(img, lab, SEL, n_trees=15, random_state=3, device="cpu", n_jobs=1)
+    clf = pixel.train(img, lab, SEL, n_trees=15, random_state=3, device="cpu", n_jobs=1,
+                      forest_backend="sklearn")
     mtry = int(np.floor(np.sqrt(X.shape[1]) + 0.5))  # vigra's default, as ours
     sk = RandomForestClassifier(15, max_features=mtry, random_state=3, n_jobs=1).fit(X, y)
     whole, _ = gfeat.compute(img, SEL, device="cpu")

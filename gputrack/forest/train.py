@@ -2,10 +2,16 @@
 
 ilastik trains vigra random forests with 100 trees, Gini splits, ``mtry =
 floor(sqrt(n_features) + 0.5)`` features tried per split, bootstrap samples of the full
-training-set size, trees grown to purity (ilastik-spec §1.8). :func:`fit` asks
-scikit-learn's ``RandomForestClassifier`` (or cuML's, on request) for the same forest,
-seeded so that two runs give the same trees, and compiles it into a flat
-:class:`~gputrack.forest.Forest`.
+training-set size, trees grown to purity (ilastik-spec §1.8). :func:`fit` grows that
+forest with gputrack's own numba trainer (:mod:`gputrack.forest.grow`; default), or asks
+scikit-learn's ``RandomForestClassifier`` (or cuML's) for it, seeded so that two runs give
+the same trees, and compiles it into a flat :class:`~gputrack.forest.Forest`.
+
+The numba trainer and scikit-learn grow the same kind of forest (exact Gini splits at
+midpoints, the same stopping rule) from different random streams, so their trees differ
+like two seeds of one trainer; the numba one needs about a third of scikit-learn's CPU time
+(it keeps the features presorted and has no per-tree Python work), which matters because
+ilastik retrains on every label stroke.
 
 Examples
 --------
@@ -30,7 +36,7 @@ import numpy as np
 from ..errors import InputError
 from .model import Forest, Tree, compile_forest, round_thresholds
 
-BACKENDS = ("sklearn", "cuml")
+BACKENDS = ("gputrack", "sklearn", "cuml")
 
 
 def vigra_mtry(n_features: int) -> int:
@@ -65,7 +71,7 @@ def fit(
     *,
     n_trees: int = 100,
     random_state: int = 0,
-    backend: str = "sklearn",
+    backend: str = "gputrack",
     n_jobs: int | None = -1,
     max_depth: int | None = None,
     max_features: int | None = None,
@@ -85,10 +91,10 @@ def fit(
     random_state
         Seed; the same seed and data give the same forest.
     backend
-        ``"sklearn"`` (exact splits) or ``"cuml"`` (GPU training; histogram splits with
-        ``n_bins=128``, so close to but not the same forest as scikit-learn's).
+        ``"gputrack"`` (numba, exact splits), ``"sklearn"`` (exact splits) or ``"cuml"`` (GPU
+        training; histogram splits with ``n_bins=128``, so close to but not the same forest).
     n_jobs
-        scikit-learn worker processes (-1: all cores). The result does not depend on it.
+        Training threads (-1: all cores). The result does not depend on it.
     max_depth
         Depth limit; ``None`` grows trees to purity as ilastik does (cuML: depth 64).
     max_features
@@ -96,7 +102,7 @@ def fit(
     feature_names
         Names of the feature columns, stored in the forest.
     return_estimator
-        Also return the trained scikit-learn / cuML estimator.
+        Also return the trained scikit-learn / cuML estimator (not with ``"gputrack"``).
 
     Returns
     -------
@@ -119,6 +125,16 @@ def fit(
     mtry = vigra_mtry(X.shape[1]) if max_features is None else int(max_features)
     if not 1 <= mtry <= X.shape[1]:
         raise InputError(f"max_features={max_features}: expected 1..{X.shape[1]}")
+    if return_estimator and backend == "gputrack":
+        raise InputError("return_estimator=True: needs backend 'sklearn' or 'cuml' (not 'gputrack')")
+    if backend == "gputrack":
+        from .grow import grow_trees  # noqa: PLC0415
+
+        classes, y_index = np.unique(y, return_inverse=True)
+        trees = grow_trees(X, y_index.ravel(), classes.size, n_trees=int(n_trees), mtry=mtry,
+                           random_state=random_state, n_jobs=n_jobs, max_depth=max_depth)
+        return compile_forest(trees, op="le", classes=classes, n_features=X.shape[1],
+                              feature_names=feature_names, source="gputrack")
     if backend == "cuml":
         estimator = _fit_cuml(X, y, n_trees=int(n_trees), random_state=random_state,
                               max_depth=max_depth, mtry=mtry)

@@ -134,7 +134,7 @@ def train(
     spacing: Sequence[float] | None = None,
     device: str | None = "auto",
     n_jobs: int | None = -1,
-    forest_backend: str = "sklearn",
+    forest_backend: str = "gputrack",
 ) -> PixelClassifier:
     """Train a pixel classifier on every labelled pixel of one or many images.
 
