@@ -314,13 +314,13 @@ def table_from_moments(
                 elif name == "Coord<Principal<Skewness>>":
                     t3 = _full_tensor(mom.coord_central[:, 6:16], 3)[:, keep][:, :, keep][:, :, :, keep]
                     t3 = t3 * np.einsum("a,b,c->abc", scale, scale, scale)
-                    p3 = np.einsum("nabc,naj,nbj,ncj->nj", t3, evecs, evecs, evecs)
+                    p3 = np.einsum("nabc,naj,nbj,ncj->nj", t3, evecs, evecs, evecs, optimize=True)
                     vals = np.sqrt(N)[:, None] * p3 / p2**1.5
                 else:  # Coord<Principal<Kurtosis>>
                     t4 = _full_tensor(mom.coord_central[:, 16:31], 4)
                     t4 = t4[:, keep][:, :, keep][:, :, :, keep][:, :, :, :, keep]
                     t4 = t4 * np.einsum("a,b,c,d->abcd", scale, scale, scale, scale)
-                    p4 = np.einsum("nabcd,naj,nbj,ncj,ndj->nj", t4, evecs, evecs, evecs, evecs)
+                    p4 = np.einsum("nabcd,naj,nbj,ncj,ndj->nj", t4, evecs, evecs, evecs, evecs, optimize=True)
                     vals = N[:, None] * p4 / p2**2 - 3.0
                 for k in range(vals.shape[1]):
                     cols[f"{name}_{k}"] = np.asarray(vals[:, k], dtype=np.float64)

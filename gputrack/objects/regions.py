@@ -3,8 +3,10 @@
 Pass 1 gives counts, coordinate sums, bounding boxes and per-channel value sums, minima and
 maxima; pass 2 gives *central* moments (about each object's mean) of degree 2-4 of the
 coordinates and of the values, which keeps the higher moments accurate for objects far
-from the origin. On the GPU the passes are the kernels of ``kernels/regions.cu``; on the
-CPU the numba functions here implement the same accumulation. Label ids are first mapped
+from the origin. On the GPU the passes are the kernels of ``kernels/regions.cu`` (one per
+pass and kind, with numba twins as their reference); on the CPU each pass is one numba loop
+over the pixels doing coordinates and every channel together, row chunks in threads with
+their own sums, added up between the passes. Label ids are first mapped
 to compact indices ``1..n`` (:func:`compact_labels`) without allocating per-id arrays when
 ids are huge or sparse.
 
@@ -19,6 +21,8 @@ Examples
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,6 +112,8 @@ def compact_labels(labels: Any) -> tuple[Any, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- numba twins
+# One numba function per kernel of ``kernels/regions.cu`` (their reference in the emulation
+# tests); the CPU path itself uses the fused passes below.
 
 
 @numba.njit(cache=True, nogil=True)
@@ -186,6 +192,107 @@ def _value_pass2(idx, v, mean, acc):
         acc[k, 2] += d2 * d2
 
 
+
+# --------------------------------------------------------------------------- CPU passes
+# The CPU does both passes over rows ``r0:r1`` of the (z*y, x) raster, coordinates and every
+# channel together, each thread of :func:`_cpu_moments` into its own accumulators.
+
+
+def _moment_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Column of each coordinate product (z=0, y=1, x=2 indices) in ``coord_central``."""
+    q2, q3, q4 = np.zeros((3, 3), np.int64), np.zeros((3, 3, 3), np.int64), np.zeros((3,) * 4, np.int64)
+    q = 0
+    for a in range(3):
+        for b in range(a, 3):
+            q2[a, b] = q
+            q += 1
+    for a in range(3):
+        for b in range(a, 3):
+            for c in range(b, 3):
+                q3[a, b, c] = q
+                q += 1
+    for a in range(3):
+        for b in range(a, 3):
+            for c in range(b, 3):
+                for d in range(c, 3):
+                    q4[a, b, c, d] = q
+                    q += 1
+    return q2, q3, q4
+
+
+_Q2, _Q3, _Q4 = _moment_tables()
+
+
+@numba.njit(cache=True, nogil=True)
+def _rows_pass1(idx, v, r0, r1, ny, nx, acc1, bbox, vsum, vmin, vmax):
+    n_channels = v.shape[0]
+    for row in range(r0, r1):
+        z = row // ny
+        y = row - z * ny
+        base = row * nx
+        for x in range(nx):
+            i = base + x
+            k = idx[i]
+            if k == 0:
+                continue
+            acc1[k, 0] += 1.0
+            acc1[k, 1] += z
+            acc1[k, 2] += y
+            acc1[k, 3] += x
+            if z < bbox[k, 0]:
+                bbox[k, 0] = z
+            if y < bbox[k, 1]:
+                bbox[k, 1] = y
+            if x < bbox[k, 2]:
+                bbox[k, 2] = x
+            if z > bbox[k, 3]:
+                bbox[k, 3] = z
+            if y > bbox[k, 4]:
+                bbox[k, 4] = y
+            if x > bbox[k, 5]:
+                bbox[k, 5] = x
+            for c in range(n_channels):
+                val = v[c, i]
+                vsum[k, c] += val
+                if val < vmin[k, c]:
+                    vmin[k, c] = val
+                if val > vmax[k, c]:
+                    vmax[k, c] = val
+
+
+@numba.njit(cache=True, nogil=True)
+def _rows_pass2(idx, v, r0, r1, ny, nx, a0, mean, vmean, q2, q3, q4, acc2, vcen):
+    n_channels = v.shape[0]
+    d = np.zeros(3)
+    for row in range(r0, r1):
+        z = row // ny
+        y = row - z * ny
+        base = row * nx
+        for x in range(nx):
+            i = base + x
+            k = idx[i]
+            if k == 0:
+                continue
+            d[0] = z - mean[k, 0]
+            d[1] = y - mean[k, 1]
+            d[2] = x - mean[k, 2]
+            for a in range(a0, 3):
+                for b in range(a, 3):
+                    ab = d[a] * d[b]
+                    acc2[k, q2[a, b]] += ab
+                    for c in range(b, 3):
+                        abc = ab * d[c]
+                        acc2[k, q3[a, b, c]] += abc
+                        for e in range(c, 3):
+                            acc2[k, q4[a, b, c, e]] += abc * d[e]
+            for c in range(n_channels):
+                dv = np.float64(v[c, i]) - vmean[k, c]
+                d2 = dv * dv
+                vcen[k, c, 0] += d2
+                vcen[k, c, 1] += d2 * dv
+                vcen[k, c, 2] += d2 * d2
+
+
 # --------------------------------------------------------------------------- driver
 
 
@@ -230,25 +337,21 @@ def region_moments(labels: Any, values: Any | None, device: str | None = None) -
     vmin = xp.full((n + 1, n_channels), np.inf, xp.float32)
     vmax = xp.full((n + 1, n_channels), -np.inf, xp.float32)
     vcen = xp.zeros((n + 1, n_channels, 3), xp.float64)
-    if n:
-        channels = [xp.ascontiguousarray(values[..., c], dtype=xp.float32).ravel() for c in range(n_channels)]
-        if dev == "cpu":
-            _coord_pass1(idx, ny, nx, acc1, bbox)
-            mean = acc1[:, 1:] / np.maximum(acc1[:, :1], 1.0)
-            _coord_pass2(idx, ny, nx, mean, acc2)
-            for c, v in enumerate(channels):
-                s, lo, hi, cen = (np.zeros(n + 1), vmin[:, c].copy(), vmax[:, c].copy(), np.zeros((n + 1, 3)))
-                _value_pass1(idx, v, s, lo, hi)
-                _value_pass2(idx, v, s / np.maximum(acc1[:, 0], 1.0), cen)
-                vsum[:, c], vmin[:, c], vmax[:, c], vcen[:, c] = s, lo, hi, cen
+    if n and dev == "cpu":
+        if values is None:
+            v = np.zeros((0, idx.size), np.float32)
         else:
-            mean = _gpu_passes(xp, idx, ny, nx, acc1, bbox, acc2)
-            del mean
-            for c, v in enumerate(channels):
-                s, lo, hi = (xp.zeros(n + 1), vmin[:, c].copy(), vmax[:, c].copy())
-                cen = xp.zeros((n + 1, 3))
-                _gpu_value_passes(xp, idx, v, acc1[:, 0], s, lo, hi, cen)
-                vsum[:, c], vmin[:, c], vmax[:, c], vcen[:, c] = s, lo, hi, cen
+            v = np.ascontiguousarray(values.reshape(-1, n_channels).T, dtype=np.float32)
+        _cpu_moments(idx, v, _nz, ny, nx, acc1, bbox, acc2, vsum, vmin, vmax, vcen)
+    elif n:
+        channels = [xp.ascontiguousarray(values[..., c], dtype=xp.float32).ravel() for c in range(n_channels)]
+        mean = _gpu_passes(xp, idx, ny, nx, acc1, bbox, acc2)
+        del mean
+        for c, v in enumerate(channels):
+            s, lo, hi = (xp.zeros(n + 1), vmin[:, c].copy(), vmax[:, c].copy())
+            cen = xp.zeros((n + 1, 3))
+            _gpu_value_passes(xp, idx, v, acc1[:, 0], s, lo, hi, cen)
+            vsum[:, c], vmin[:, c], vmax[:, c], vcen[:, c] = s, lo, hi, cen
     h = backend.to_host
     acc1, bbox, acc2 = h(acc1)[1:], h(bbox)[1:].astype(np.int64), h(acc2)[1:]
     count = acc1[:, 0]
@@ -264,6 +367,41 @@ def region_moments(labels: Any, values: Any | None, device: str | None = None) -
         value_max=h(vmax)[1:],
         value_central=h(vcen)[1:],
     )
+
+
+def _cpu_moments(idx, v, nz, ny, nx, acc1, bbox, acc2, vsum, vmin, vmax, vcen) -> None:
+    """Both CPU passes, row chunks in threads with their own sums, combined in between."""
+    rows = nz * ny
+    threads = max(1, min(os.cpu_count() or 1, idx.size // (1 << 16), rows))
+    bounds = np.linspace(0, rows, threads + 1).astype(np.int64)
+
+    def pass1(t: int) -> tuple[np.ndarray, ...]:
+        a, b, s, lo, hi = (np.zeros_like(acc1), bbox.copy(), np.zeros_like(vsum), vmin.copy(), vmax.copy())
+        _rows_pass1(idx, v, bounds[t], bounds[t + 1], ny, nx, a, b, s, lo, hi)
+        return a, b, s, lo, hi
+
+    with ThreadPoolExecutor(threads) as pool:
+        parts = list(pool.map(pass1, range(threads)))
+        acc1[:] = sum(p[0] for p in parts)
+        bbox[:, :3] = np.minimum.reduce([p[1][:, :3] for p in parts])
+        bbox[:, 3:] = np.maximum.reduce([p[1][:, 3:] for p in parts])
+        vsum[:] = sum(p[2] for p in parts)
+        vmin[:] = np.minimum.reduce([p[3] for p in parts])
+        vmax[:] = np.maximum.reduce([p[4] for p in parts])
+        del parts
+        count = np.maximum(acc1[:, :1], 1.0)
+        mean = acc1[:, 1:] / count
+        vmean = vsum / count
+        a0 = 1 if nz == 1 else 0  # 2D: no moment involving z
+
+        def pass2(t: int) -> tuple[np.ndarray, np.ndarray]:
+            a, c = np.zeros_like(acc2), np.zeros_like(vcen)
+            _rows_pass2(idx, v, bounds[t], bounds[t + 1], ny, nx, a0, mean, vmean, _Q2, _Q3, _Q4, a, c)
+            return a, c
+
+        parts = list(pool.map(pass2, range(threads)))
+    acc2[:] = sum(p[0] for p in parts)
+    vcen[:] = sum(p[1] for p in parts)
 
 
 def _grid(size: int) -> tuple[int]:
