@@ -309,6 +309,8 @@ def bench_tracking(n_frames: int = 30, n_objects: int = 1000, repeat: int = 3) -
 STAGES = ("features", "forest", "objects", "tracking")
 
 SIZES = {
+    "tiny": {"image": 256, "train": 2000, "objects_2d": (256, 16), "objects_3d": (48, 12),
+             "tracking": (10, 100)},
     "quick": {"image": 1024, "train": 10_000, "objects_2d": (1024, 24), "objects_3d": (96, 12),
               "tracking": (30, 1000)},
     "full": {"image": 2048, "train": 10_000, "objects_2d": (4096, 24), "objects_3d": (192, 12),

@@ -3,8 +3,9 @@
 vigra (Debian's ``python3-vigra``) is built against the system Python's numpy and cannot be
 imported here; :func:`run_vigra` writes the inputs as ``.npy`` files, runs
 ``vigra_worker.py`` with that Python and reads back its timings (taken inside the worker)
-and results. :func:`vigra_python` finds that interpreter (``GPUTRACK_VIGRA_PYTHON``, else
-``/usr/bin/python3`` or ``python3`` on the ``PATH``), or says why there is none.
+and results. :func:`vigra_python` finds that interpreter (``GPUTRACK_VIGRA_PYTHON``, ``none``
+to leave vigra out; else ``/usr/bin/python3`` or ``python3`` on the ``PATH``), or says why
+there is none.
 
 Examples
 --------
@@ -40,7 +41,10 @@ def vigra_python() -> tuple[str | None, str]:
     >>> isinstance(why, str)
     True
     """
-    candidates = [os.environ.get("GPUTRACK_VIGRA_PYTHON"), "/usr/bin/python3", shutil.which("python3")]
+    chosen = os.environ.get("GPUTRACK_VIGRA_PYTHON")
+    if chosen == "none":
+        return None, "not installed (GPUTRACK_VIGRA_PYTHON=none)"
+    candidates = [chosen] if chosen else ["/usr/bin/python3", shutil.which("python3")]
     tried = []
     for python in dict.fromkeys(c for c in candidates if c):
         if not Path(python).exists() or Path(python).resolve() == Path(sys.executable).resolve():

@@ -1,7 +1,7 @@
 """``gputrack bench``: gputrack against ilastik's own engines (fastfilters2, vigra) and laptrack.
 
-Runs the stages of :mod:`gputrack.benchmarks.engines` (``--quick`` sizes by default finish in
-a few minutes), prints a markdown table and writes ``bench.json``, ``bench.md`` and
+Runs the stages of :mod:`gputrack.benchmarks.engines` (the default ``--quick`` sizes finish
+in under 3 minutes on a 2-core machine), prints a markdown table and writes ``bench.json``, ``bench.md`` and
 ``bench.png`` to ``--out``; ``--readme FILE`` also rewrites the marked benchmark section of
 that README. Peers that are missing are reported as "not installed".
 """
@@ -21,10 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stage", action="append", choices=("all", "features", "forest", "objects", "tracking"),
                    help="stage to run, repeatable (default: all)")
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", default=True,
-                      help="small inputs: 1024² image, 1024² and 96³ objects (default)")
-    size.add_argument("--full", dest="quick", action="store_false",
-                      help="the full sizes: 2048² image, 4096² (~29k objects) and 192³ objects")
+    size.add_argument("--size", choices=("tiny", "quick", "full"), default="quick",
+                      help="input sizes: tiny (a smoke test), quick (1024² image, 1024² and 96³ objects, "
+                           "30 x 1000 tracked objects) or full (2048² image, 4096² with ~29k objects, 192³)")
+    size.add_argument("--quick", dest="size", action="store_const", const="quick", help="--size quick")
+    size.add_argument("--full", dest="size", action="store_const", const="full", help="--size full")
     p.add_argument("--repeat", type=positive_count, default=3, help="runs per timing (medians reported)")
     p.add_argument("--out", default="out/bench", help="output folder")
     p.add_argument("--readme", metavar="FILE", help="also rewrite the marked benchmark section of FILE")
@@ -41,10 +42,11 @@ def run(args: argparse.Namespace) -> int:
     if args.readme and not Path(args.readme).is_file():
         raise InputError(f"{args.readme}: no such file (--readme)")
     log = None if args.quiet else (lambda text: print(f"gputrack bench: {text}", flush=True))
-    result = engines.run_suite(stages, "quick" if args.quick else "full", args.repeat, log=log)
+    result = engines.run_suite(stages, args.size, args.repeat, log=log)
     written = report.write_outputs(result, Path(args.out))
     if args.readme:
-        command = "gputrack bench" + ("" if args.quick else " --full") + f" --repeat {args.repeat}"
+        command = "gputrack bench" + ("" if args.size == "quick" else f" --size {args.size}")
+        command += f" --repeat {args.repeat}"
         if tuple(stages) != engines.STAGES:
             command += "".join(f" --stage {s}" for s in stages)
         report.update_readme(Path(args.readme), result, command)
