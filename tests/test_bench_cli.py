@@ -60,4 +60,6 @@ def test_cli_writes_table_json_plot_and_readme(tmp_path, monkeypatch, capsys):
     assert "| tracking |" in text
     assert "| tracking |" in capsys.readouterr().out
     assert main(["bench", "--readme", str(tmp_path / "missing.md"), "--out", str(out)]) == 2
+    assert main(["bench", "--stage", "tracking", "--out", str(out)]) == 2  # earlier results, no --overwrite
+    assert "--overwrite" in capsys.readouterr().err
     peers.vigra_python.cache_clear()

@@ -110,6 +110,7 @@ CASES: dict[str, list[Case]] = {
                Case("render {result} --raw {raw_h5} --out {out} --frames 1 --format svg", "pics_raw",
                     folder=True)],
     "demo": [Case("demo --out {out} --frames 3 --trees 3", "demo", folder=True)],
+    "bench": [Case("bench --stage tracking --size tiny --repeat 1 -q --out {out}", "bench", folder=True)],
     "ilastik-headless": [Case("ilastik-headless --headless --project={ilp} --output_filename_format={out} "
                               "{ilp_png}", "headless.h5")],
 }

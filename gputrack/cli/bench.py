@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeat", type=positive_count, default=3, help="runs per timing (medians reported)")
     p.add_argument("--out", default="out/bench", help="output folder")
     p.add_argument("--readme", metavar="FILE", help="also rewrite the marked benchmark section of FILE")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier bench.json/.md/.png in --out; other files are kept")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines or table")
     p.set_defaults(func=run, outputs=("out",))
 
@@ -41,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
     stages = engines.STAGES if "all" in chosen else tuple(s for s in engines.STAGES if s in chosen)
     if args.readme and not Path(args.readme).is_file():
         raise InputError(f"{args.readme}: no such file (--readme)")
+    earlier = [p for p in (Path(args.out) / f"bench{s}" for s in (".json", ".md", ".png")) if p.exists()]
+    if earlier and not args.overwrite:
+        raise InputError(f"{earlier[0]}: exists; pass --overwrite to replace it")
     log = None if args.quiet else (lambda text: print(f"gputrack bench: {text}", flush=True))
     result = engines.run_suite(stages, args.size, args.repeat, log=log)
     written = report.write_outputs(result, Path(args.out))
