@@ -41,6 +41,8 @@ LEFTOVERS = (".partial", ".tmp-", ".old-", "-probe-")
 HDF5 = ("img_h5", "project", "probs", "raw_h5", "labels_h5", "classifier", "result", "annotated", "ilp",
         "tracking_ilp")
 """The workspace's HDF5 inputs (``.h5``, ``.ilp``)."""
+IMAGES_HDF5 = ("img_h5", "probs", "raw_h5", "labels_h5")
+"""HDF5 inputs read as images: a dataset may be named in the path (``file.h5/data``)."""
 
 
 @dataclass
@@ -76,6 +78,7 @@ CASES: dict[str, list[Case]] = {
         Case("pixel predict {frames} --project {project} --out {out} --export simple-segmentation "
              "--format tif", "segs", folder=True),
         Case("pixel predict {ilp_png} --ilp {ilp} --out {out}", "ilp_probs.h5"),
+        Case("pixel predict {img_h5}/data --project {project} --out {out}", "probs_of_data", folder=True),
     ],
     "segment": [Case("segment {probs} --out {out}", "seg.h5")],
     "objects features": [Case("objects features --labels {labels_h5} --raw {raw_h5} --out {out} "
@@ -315,6 +318,24 @@ def test_missing_input(w, tmp_path, capsys, name, k, key):
     dest.mkdir()
     rc, err = _run(capsys, case, {**w, key: gone}, dest / (case.out or "x"))
     _assert_refused(rc, err, str(gone))
+    assert _tree(dest) == {}
+
+
+def _dataset_variants() -> list[tuple[str, int, str]]:
+    return [v for v in _input_variants() if v[2] in IMAGES_HDF5]
+
+
+@pytest.mark.parametrize("name,k,key", _dataset_variants(), ids=list(map(_id, _dataset_variants())))
+def test_missing_dataset(w, tmp_path, capsys, name, k, key):
+    case = _case(w, name, k)
+    dest = tmp_path / "out"
+    dest.mkdir()
+    argv = [a.replace(f"{w[key]}/data", f"{w[key]}") for a in case.argv(w, dest / (case.out or "x"))]
+    argv = [f"{a}/absent" if a == str(w[key]) else a for a in argv]
+    capsys.readouterr()
+    rc = main(argv + (["-q"] if "--quiet" in _leaf(argv)._option_string_actions else []))
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    _assert_refused(rc, err, Path(w[key]).name, "'absent'")
     assert _tree(dest) == {}
 
 

@@ -33,7 +33,16 @@ from ..errors import InputError
 from ..io import atomic_output, check_writable, make_axistags, open_image, write_image
 from ..io.lut import segmentation_palette
 from ..pixel.classifier import PixelClassifier, block_grid, output_dtype, predict_blocks
-from ..pixel.export import DATASET, FORMATS, PNG_ONLY, _plan, classifier_digest, list_images, output_name
+from ..pixel.export import (
+    DATASET,
+    FORMATS,
+    PNG_ONLY,
+    _plan,
+    classifier_digest,
+    input_stem,
+    list_images,
+    output_name,
+)
 from .cluster import connect, wait_all
 
 log = logging.getLogger("gputrack")
@@ -338,7 +347,7 @@ def classify_files(
     """
     if isinstance(outputs, (str, os.PathLike)):
         paths = list_images(inputs)
-        names = [output_name(p.stem, export, format) for p in paths]
+        names = [output_name(input_stem(p), export, format) for p in paths]
         if len(set(names)) != len(names):
             raise InputError("two inputs have the same file stem: their outputs would collide; rename one")
         images, outs = list(paths), [Path(outputs) / n for n in names]

@@ -50,8 +50,9 @@ import numpy as np
 from scipy import sparse
 
 from .. import backend
-from ..errors import InputError, MissingInputError, OutputExistsError
+from ..errors import InputError, OutputExistsError
 from ..io import atomic_output, check_writable, make_axistags, open_image, write_image
+from ..io.images import _split_container
 from ..io.lut import segmentation_palette
 from .classifier import (
     EXPORTS,
@@ -288,7 +289,23 @@ def _write_record(out_dir: Path, record: dict) -> None:
 
 def _batch_key(fingerprint: str, image: Path, glasbey: bool, lut: Any) -> str:
     colours = hashlib.sha1(np.asarray(lut).tobytes()).hexdigest() if isinstance(lut, np.ndarray) else str(lut)
-    return json.dumps([fingerprint, _file_stamp(image), bool(glasbey), colours])
+    return json.dumps([fingerprint, _file_stamp(_split_container(image, None)[0]), bool(glasbey), colours])
+
+
+def input_stem(path: Path) -> str:
+    """The output stem of an input: its file name without the suffix; for a dataset inside a
+    file, the file's stem and the dataset's path joined by ``-`` (ilastik 1.4's nickname).
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp()); h5py.File(d / "movie.h5", "w").close()
+    >>> input_stem(d / "cells.tif"), input_stem(d / "movie.h5" / "exported_data")
+    ('cells', 'movie-exported_data')
+    """
+    inner = None
+    if not path.exists():
+        with contextlib.suppress(InputError):
+            path, inner = _split_container(path, None)
+    return f"{path.stem}-{inner.strip('/').replace('/', '-')}" if inner else path.stem
 
 
 # --------------------------------------------------------------------------- one file
@@ -523,10 +540,8 @@ def list_images(inputs: Any) -> list[Path]:
             if not found:
                 raise InputError(f"{p}: folder holds no images ({' '.join(IMAGE_SUFFIXES)})")
             paths += found
-        elif p.exists():
+        elif p.exists() or _split_container(p, None)[1]:  # a file, or a dataset inside one
             paths.append(p)
-        else:
-            raise MissingInputError(f"{p}: input image not found")
     return paths
 
 
@@ -565,7 +580,7 @@ def classify_files(
     """
     paths = list_images(inputs)
     out_dir = Path(out_dir)
-    names = [output_name(p.stem, export, format) for p in paths]
+    names = [output_name(input_stem(p), export, format) for p in paths]
     if len(set(names)) != len(names):
         raise InputError("two inputs have the same file stem: their outputs would collide; rename one")
     from ..progress import note  # noqa: PLC0415

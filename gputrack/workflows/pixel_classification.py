@@ -142,7 +142,8 @@ def predict_files(
     from ..pixel import classify_file, classify_files, predict_ilp  # noqa: PLC0415
 
     out = Path(out)
-    single = len(images) == 1 and (Path(images[0]).is_file() or Path(images[0]).suffix.lower() == ".zarr")
+    # one image: a file, a dataset inside one (movie.h5/data) or a Zarr store; a folder is a batch
+    single = len(images) == 1 and (not Path(images[0]).is_dir() or Path(images[0]).suffix.lower() == ".zarr")
     if _is_file_name(out) and images and not single:
         raise InputError(
             f"--out {out}: {'a folder' if len(images) == 1 else f'{len(images)} inputs'} of images "
