@@ -104,15 +104,57 @@ def segment_file(
     """
     from ..io.atomic import check_writable  # noqa: PLC0415
     from ..io.sequence import read_sequence  # noqa: PLC0415
-    from ..segment import threshold as threshold_image  # noqa: PLC0415
 
     check_levels(method, threshold, high_threshold)
     out = check_writable(out, overwrite)
     image, axes = read_sequence(input, dataset=dataset, axes=axes)
-    check_finite(image, str(input))
+    t0 = time.perf_counter()
+    labels, channel = segment_array(
+        image, axes, what=str(input), method=method, threshold=threshold, high_threshold=high_threshold,
+        beta=beta, sigma=sigma, channel=channel, core_channel=core_channel, min_size=min_size,
+        max_size=max_size, device=device,
+    )
+    seconds = time.perf_counter() - t0
+    write_labels(out, labels, axes.replace("c", ""), overwrite)
+    return {"out": out, "shape": image.shape, "axes": axes, "channel": channel, "seconds": seconds}
+
+
+def segment_array(
+    image: Any,
+    axes: str,
+    *,
+    what: str = "image",
+    method: str = "simple",
+    threshold: float = 0.5,
+    high_threshold: float = 0.8,
+    beta: float = 0.2,
+    sigma: float | tuple[float, ...] = 1.0,
+    channel: int | None = None,
+    core_channel: int | None = None,
+    min_size: int = 10,
+    max_size: int = 1_000_000,
+    device: str = "auto",
+):
+    """Threshold and size-filter an image or frames in memory as ``gputrack segment`` does.
+
+    What :func:`segment_file` runs on what it read (the napari threshold widget calls it on a
+    layer): the levels checked, NaN/Inf reported (``what`` names the input), the channel rule.
+    Returns ``(labels, channel)``, the labels on the host with ``axes`` less ``c``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.zeros((20, 20), np.float32); img[3:8, 3:8] = 1; img[12:18, 12:18] = 1
+    >>> labels, channel = segment_array(img, "yx", threshold=0.5, sigma=0.0, min_size=5)
+    >>> int(labels.max()), channel
+    (2, 0)
+    """
+    from ..segment import threshold as threshold_image  # noqa: PLC0415
+
+    check_levels(method, threshold, high_threshold)
+    check_finite(image, what)
     if channel is None:
         channel = default_channel(image.shape, axes)
-    t0 = time.perf_counter()
     labels = threshold_image(
         image,
         method=method,
@@ -127,6 +169,4 @@ def segment_file(
         axes=axes,
         device=device,
     )
-    seconds = time.perf_counter() - t0
-    write_labels(out, backend.to_host(labels), axes.replace("c", ""), overwrite)
-    return {"out": out, "shape": image.shape, "axes": axes, "channel": channel, "seconds": seconds}
+    return backend.to_host(labels), channel

@@ -1,4 +1,8 @@
-"""Threshold and size filter dock widget (ilastik's applet) with a live preview of the current frame."""
+"""Threshold and size filter dock widget (ilastik's applet) with a live preview of the current frame.
+
+Both segment through :func:`gputrack.workflows.segmentation.segment_array` (what ``gputrack
+segment`` runs).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import numpy as np
 from napari.layers import Image
 from qtpy.QtWidgets import QComboBox, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ... import backend
 from ...segment.threshold import METHODS
 from ._common import start_worker, user_action
 from ._layout import LayerPicker, checkbox, form, spin
@@ -65,18 +68,22 @@ class ThresholdWidget(QWidget):
         if self.live.isChecked() and self.picker.layer() is not None:
             self.preview()
 
+    def _segment(self, data, axes: str, what: str) -> np.ndarray:
+        from ...workflows.segmentation import segment_array  # noqa: PLC0415
+
+        return segment_array(data, axes, what=what, device="auto", **self.options())[0]
+
     @user_action
     def preview(self) -> np.ndarray:
         """Segment the current frame only and show it in ``Threshold preview``."""
-        from ...segment import threshold  # noqa: PLC0415
-
         layer, data, axes = self._input()
         if axes.startswith("t"):
             t = int(np.clip(round(layer.world_to_data(self.viewer.dims.point)[0]), 0, data.shape[0] - 1))
             frame, frame_axes = data[t], axes[1:]
         else:
             t, frame, frame_axes = None, data, axes
-        labels = backend.to_host(threshold(frame, axes=frame_axes, device="auto", **self.options()))
+        what = layer.name if t is None else f"{layer.name} (frame {t})"
+        labels = self._segment(frame, frame_axes, what)
         full_shape = tuple(n for a, n in zip(axes, data.shape) if a != "c")
         name = "Threshold preview"
         if name not in self.viewer.layers or self.viewer.layers[name].data.shape != full_shape:
@@ -95,10 +102,8 @@ class ThresholdWidget(QWidget):
 
     def segment(self) -> np.ndarray:
         """Labels of every frame (what ``gputrack segment`` computes with these options)."""
-        from ...segment import threshold  # noqa: PLC0415
-
-        _, data, axes = self._input()
-        return backend.to_host(threshold(data, axes=axes, device="auto", **self.options()))
+        layer, data, axes = self._input()
+        return self._segment(data, axes, layer.name)
 
     @user_action
     def apply(self):
