@@ -46,7 +46,7 @@ def plot(result: dict[str, Any], path: Path) -> Path | None:
     except ImportError:
         return None
     rows = [r for r in result["rows"] if "ratio" in r]
-    fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(rows), 1) + 1.2))
+    fig, ax = plt.subplots(figsize=(11, 0.5 * max(len(rows), 1) + 1.4))
     labels = [f"{r['stage']}: {r['case']}\nvs {r['peer']}" for r in rows]
     ratios = [r["ratio"] for r in rows]
     ax.barh(range(len(rows)), ratios, color=["tab:green" if v >= 1 else "tab:red" for v in ratios])
@@ -55,7 +55,7 @@ def plot(result: dict[str, Any], path: Path) -> Path | None:
     ax.set_xscale("log")
     for x in (1.0, 2.0):
         ax.axvline(x, color="k", lw=0.8, ls="--" if x == 2 else "-")
-    ax.set_xlabel("speed ratio (peer seconds / gputrack seconds, median of runs; > 1: gputrack faster)")
+    ax.set_xlabel("peer seconds / gputrack seconds (medians; > 1: gputrack faster)")
     ax.set_title(f"gputrack vs ilastik's engines ({result.get('preset', '')}, CPU)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
