@@ -62,8 +62,9 @@ def viewer(plugin):
     v.close()
 
 
-def wait_until(condition, timeout: float = 60.0) -> None:
-    """Process Qt events until ``condition()`` is true (worker threads report through them)."""
+def wait_until(condition, timeout: float = 180.0) -> None:
+    """Process Qt events until ``condition()`` is true (worker threads report through them); the
+    timeout is generous: a loaded CI machine runs the workers many times slower."""
     from qtpy.QtWidgets import QApplication
 
     end = time.monotonic() + timeout
