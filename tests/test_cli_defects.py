@@ -546,6 +546,20 @@ def test_verbose_after_the_subcommand_and_cli_wording(tmp_path, capsys):
     assert "overwrite=True" not in line
 
 
+def test_bare_api_argument_names_become_the_commands_options(work, tmp_path, capsys):
+    write_image(tmp_path / "rgb.tif", np.zeros((16, 16, 3), np.uint8), axes="yxc")
+    argv = ["pixel", "predict", str(tmp_path / "rgb.tif"), "--project", str(work["project"]), "--out",
+            str(tmp_path / "o.h5")]
+    line = error_line(capsys, argv, "rgb.tif", "--axes")
+    assert "axes=" not in line
+    from gputrack.cli import cli_wording
+
+    headless = _leaf(build_parser(), "ilastik-headless")
+    # only the command's own options: ilastik-headless spells it --input_axes, so the name stays
+    assert cli_wording("pass axes= to name them", headless) == "pass axes= to name them"
+    assert cli_wording("pass axes= (letters)", _leaf(build_parser(), "segment")) == "pass --axes (letters)"
+
+
 def test_progress_lines_when_not_a_terminal(work, tmp_path):
     folder = _folder(work, tmp_path, 2)
     result = run_cli("pixel", "predict", str(folder), "--project", str(work["project"]), "--out",

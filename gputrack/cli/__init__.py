@@ -140,6 +140,7 @@ def cli_wording(message: str, parser: argparse.ArgumentParser) -> str:
 
     text = re.sub(r"\b([a-z][a-z_]*)=True\b", flag_true, message)
     text = re.sub(r"\b([a-z][a-z_]*)=(?:'([^']*)'|(-?[0-9][0-9.e+-]*))", flag_value, text)
+    text = re.sub(r"\b([a-z][a-z_]*)=(?=[\s;,)]|$)", flag_true, text)  # "pass axes=" -> "pass --axes"
     return re.sub(r"(--[a-z-]+) \(\1\)", r"\1", text)
 
 
@@ -171,11 +172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
+    command = next((leaf for leaf in _leaf_parsers(parser) if leaf._defaults.get("func") is func), parser)
     try:
         preflight(args)
         return int(func(args) or 0)
     except GputrackError as err:
-        print(f"gputrack: error: {one_line(cli_wording(str(err), parser))}", file=sys.stderr)
+        print(f"gputrack: error: {one_line(cli_wording(str(err), command))}", file=sys.stderr)
         return 2
     except OSError as err:  # the file system refused (disk full, permissions, a damaged file)
         print(f"gputrack: error: {one_line(_os_error(err))}", file=sys.stderr)
