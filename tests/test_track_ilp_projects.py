@@ -70,10 +70,15 @@ def _only_repairings(lines: list[str]) -> None:
 
 
 def _check(path, name):
+    from gputrack.io.ilp import read_ilp
     from gputrack.workflows.ilastik_tracking import stored_events, track_ilp
 
     done = track_ilp(path)
     assert constraint_violations(done["result"].solution) == []
+    learned = read_ilp(path).tracking.learned_weights
+    if learned:  # ilastik: the learned weights, but its hard-coded detection weight 10
+        assert done["params"].detection_weight == 10.0
+        assert done["params"].transition_weight == pytest.approx(learned["transition"])
     if not stored_events(path):
         assert done["differences"] is None
         return

@@ -21,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 
@@ -368,9 +369,11 @@ def track_ilp(
     (:mod:`gputrack.workflows.ilp_exports`; its file name with ``{dataset_dir}`` = ``out``)
     into the folder ``out`` (when given),
     with ``pictures`` also the overlays and lineage tree (:mod:`gputrack.workflows.pictures`).
-    ``probabilities`` replaces the project's prediction maps (segmented with its threshold
-    instead of its cached label image). Returns ``{"out", "result", "params", "differences",
-    "merger_differences", "notes", "project_export"}`` (the files of the selected export):
+    A Tracking-with-Learning project runs as ilastik runs it: its learned weights with the
+    detection weight 10. ``probabilities`` replaces the project's prediction maps (segmented
+    with its threshold instead of its cached label image). Returns ``{"out", "result", "params",
+    "differences", "merger_differences", "notes", "project_export"}`` (``project_export``: the
+    files of the selected export):
     ``differences`` lists the frames where the events differ from those ilastik stored in the
     project (``None`` when it stores none), ``merger_differences`` the same with merger pieces
     compared by the merger they were split from (:func:`compare_events`).
@@ -392,6 +395,10 @@ def track_ilp(
                                          probability_axes=probability_axes)
     if weights is not None:
         params = to_parameters(weights, params)
+    elif project.tracking.learned_weights:
+        # ilastik tracks a Tracking-with-Learning project with the learned division, transition,
+        # appearance and disappearance weights but its hard-coded detection weight 10
+        params = dataclasses.replace(params, detection_weight=10.0)
     counts = [c for c in det.columns if str(c).startswith("count_prob_")]
     result = track_labels(
         frames, params=params, solver=solver,
