@@ -39,7 +39,7 @@ TRACKING_ILP = ILASTIK_DATA / "inputdata" / "mitocheckStructuredLearningTracking
 FOREIGN = b"the user's own notes\n"
 LEFTOVERS = (".partial", ".tmp-", ".old-", "-probe-")
 HDF5 = ("img_h5", "project", "probs", "raw_h5", "labels_h5", "classifier", "result", "annotated", "ilp",
-        "tracking_ilp")
+        "tracking_ilp", "oc_ilp")
 """The workspace's HDF5 inputs (``.h5``, ``.ilp``)."""
 IMAGES_HDF5 = ("img_h5", "probs", "raw_h5", "labels_h5")
 """HDF5 inputs read as images: a dataset may be named in the path (``file.h5/data``)."""
@@ -86,7 +86,8 @@ CASES: dict[str, list[Case]] = {
     "objects train": [Case("objects train --labels {labels_h5} --raw {raw_h5} --annotations {annotations} "
                            "--out {out} --features Count Mean --trees 4", "clf.h5")],
     "objects predict": [Case("objects predict --labels {labels_h5} --raw {raw_h5} --classifier {classifier} "
-                             "--out {out}", "pred.csv")],
+                             "--out {out}", "pred.csv"),
+                        Case("objects predict --ilp {oc_ilp} --out {out}", "pred_ilp.csv")],
     "track": [
         Case("track --labels {labels_h5} --out {out} --export ctc,csv", "res", folder=True),
         Case("track --labels {tra} --raw {raw_h5} --division-classifier {classifier} --out {out}", "res_clf",
@@ -193,6 +194,10 @@ def w(tmp_path_factory) -> dict:
         w["ilp"], w["ilp_png"] = root / "PixelClass.ilp", root / "Data_1channel.png"
     if TRACKING_ILP.is_file():
         w["tracking_ilp"] = TRACKING_ILP
+    if (ILASTIK_DATA / "test_projects.zip").is_file():
+        with zipfile.ZipFile(ILASTIK_DATA / "test_projects.zip") as zf:
+            zf.extract("ObjectClassification5t2d1c_wPred.ilp", root)
+        w["oc_ilp"] = root / "ObjectClassification5t2d1c_wPred.ilp"
     return w
 
 
