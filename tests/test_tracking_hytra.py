@@ -207,10 +207,11 @@ def test_track_ilp_events_equal_ilastiks(name, project):
     assert {int(line.split()[0][2:]) for line in done["differences"]} <= merger_frames
 
 
-def test_merger_split_differs_from_ilastiks_by_the_mixture_optimum():
-    """Why the merger pieces of mergerResolvingTestDataset are numbered differently.
+@pytest.mark.parametrize("name", ["mergerResolvingTestDataset", "multiSegmentationHypothesesTestDataset"])
+def test_merger_split_differs_from_ilastiks_by_the_mixture_optimum(name):
+    """Why the merger pieces of these two videos (the same movie) are numbered differently.
 
-    Frame 1's merger is a cross (two elongated objects over each other). ilastik 1.1.9's
+    Frame 1's merger is a cross (two elongated objects over each other). ilastik's
     resolved image (``ConservationTracking/CachedOutput``) splits it into an upper-left and a
     lower-right half; gputrack's seeded full-covariance mixture into the two bars of the
     cross. Both are local optima of the same mixture likelihood; gputrack's is the better
@@ -221,7 +222,7 @@ def test_merger_split_differs_from_ilastiks_by_the_mixture_optimum():
 
     from gputrack.workflows.ilastik_tracking import track_ilp
 
-    path = shared_path("hytra-tests", "tests", "mergerResolvingTestDataset", "tracking.ilp")
+    path = shared_path("hytra-tests", "tests", name, "tracking.ilp")
     with h5py.File(path, "r") as f:
         ilastik = _blocks(f["ConservationTracking/CachedOutput"])[..., 0, 0].transpose(0, 2, 1)
     res = track_ilp(path)["result"]
