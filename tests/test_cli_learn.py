@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from gputrack.cli import main
 from tests.conftest import shared_path
 
@@ -85,3 +87,20 @@ def test_annotate_extend_follows_gt_tracks_and_stops_at_divisions(tmp_path, caps
     assert main(["annotate", "extend", "--project", str(tmp_path / "none.h5"), "--labels", str(labels),
                  "--track", "new"]) == 2
     assert "--from" in capsys.readouterr().err and not (tmp_path / "none.h5").exists()
+
+
+def test_track_with_weights_uses_the_learned_costs(tmp_path, capsys):
+    """Learned weights include appearance and disappearance: they are not replaced by estimates."""
+    from gputrack.datasets import synthetic_timelapse, write_synthetic_ctc
+    from gputrack.tracking.result import load_result
+
+    data = synthetic_timelapse(n_frames=8, shape=(96, 96), n_cells=5, seed=2, mergers=False)
+    write_synthetic_ctc(tmp_path / "d", data)
+    weights = {"detection": 0.5, "division": 0.3, "transition": 0.6, "appearance": 0.4, "disappearance": 0.35}
+    (tmp_path / "w.json").write_text(json.dumps({"weights": weights}))
+    tra = str(tmp_path / "d" / "01_GT" / "TRA")
+    assert main(["track", "--labels", tra, "--weights", str(tmp_path / "w.json"),
+                 "--out", str(tmp_path / "r")]) == 0
+    p = load_result(tmp_path / "r" / "tracking_result.h5").params
+    assert p.appearance_cost == pytest.approx(4.0) and p.disappearance_cost == pytest.approx(3.5)
+    assert p.transition_weight == pytest.approx(6.0)

@@ -185,7 +185,8 @@ def run(args: argparse.Namespace) -> int:
         frames=args.frames,
         scheduler=args.scheduler,
         quiet=args.quiet,
-        fixed=fixed_parameters(args),
+        # learned weights include the appearance and disappearance costs: used as learned
+        fixed=fixed_parameters(args) + (["appearance_cost", "disappearance_cost"] if args.weights else []),
         motion=args.motion,
         division_classifier=args.division_classifier,
         count_classifier=args.count_classifier,
