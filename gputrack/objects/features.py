@@ -53,7 +53,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import combinations_with_replacement, permutations
+from itertools import combinations_with_replacement, product
 from typing import Any
 
 import numpy as np
@@ -233,14 +233,12 @@ def _empty(names: Sequence[str], ndim: int, n_channels: int) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def _full_tensor(unique: np.ndarray, degree: int) -> np.ndarray:
-    """(n, 3, ..., 3) symmetric tensor from its lexicographic unique components."""
-    n = unique.shape[0]
-    out = np.empty((n,) + (3,) * degree)
-    for q, combo in enumerate(combinations_with_replacement(range(3), degree)):
-        for perm in set(permutations(combo)):
-            out[(slice(None),) + perm] = unique[:, q]
-    return out
+def _full_tensor(unique: np.ndarray, degree: int, keep: Sequence[int]) -> np.ndarray:
+    """(n, d, ..., d) symmetric tensor over the axes ``keep`` from its lexicographic unique
+    components (of the 3-D tensor), gathered in one indexing step."""
+    column = {combo: q for q, combo in enumerate(combinations_with_replacement(range(3), degree))}
+    index = [column[tuple(sorted(axes))] for axes in product(keep, repeat=degree)]
+    return unique[:, index].reshape((unique.shape[0],) + (len(keep),) * degree)
 
 
 SIGN_TOLERANCE = 1e-5
@@ -280,9 +278,8 @@ def table_from_moments(
     # coordinate statistics in x, y(, z) order and physical units
     keep = [2, 1, 0] if ndim == 3 else [2, 1]
     center = mom.coord_mean[:, keep] * scale
-    sel = np.ix_(np.arange(n), keep, keep)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t2 = _full_tensor(mom.coord_central[:, :6], 2)[sel] * np.multiply.outer(scale, scale)
+        t2 = _full_tensor(mom.coord_central[:, :6], 2, keep) * np.multiply.outer(scale, scale)
         cov = t2 / np.maximum(N, 1)[:, None, None]
         need_axes = {"RegionRadii", "RegionAxes", "Coord<Principal<Skewness>>", "Coord<Principal<Kurtosis>>"}
         if need_axes & set(names) and n:
@@ -312,13 +309,12 @@ def table_from_moments(
                 elif name == "Coord<Maximum>":
                     vals = (mom.bbox_max[:, keep] + 1) * scale
                 elif name == "Coord<Principal<Skewness>>":
-                    t3 = _full_tensor(mom.coord_central[:, 6:16], 3)[:, keep][:, :, keep][:, :, :, keep]
+                    t3 = _full_tensor(mom.coord_central[:, 6:16], 3, keep)
                     t3 = t3 * np.einsum("a,b,c->abc", scale, scale, scale)
                     p3 = np.einsum("nabc,naj,nbj,ncj->nj", t3, evecs, evecs, evecs, optimize=True)
                     vals = np.sqrt(N)[:, None] * p3 / p2**1.5
                 else:  # Coord<Principal<Kurtosis>>
-                    t4 = _full_tensor(mom.coord_central[:, 16:31], 4)
-                    t4 = t4[:, keep][:, :, keep][:, :, :, keep][:, :, :, :, keep]
+                    t4 = _full_tensor(mom.coord_central[:, 16:31], 4, keep)
                     t4 = t4 * np.einsum("a,b,c,d->abcd", scale, scale, scale, scale)
                     p4 = np.einsum("nabcd,naj,nbj,ncj,ndj->nj", t4, evecs, evecs, evecs, evecs, optimize=True)
                     vals = N[:, None] * p4 / p2**2 - 3.0

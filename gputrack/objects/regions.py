@@ -95,6 +95,9 @@ def compact_labels(labels: Any) -> tuple[Any, np.ndarray]:
     if flat.dtype.kind == "i" and int(flat.min()) < 0:
         raise InputError("labels: expected non-negative label ids, found negative values")
     top = int(flat.max())
+    if top <= max(_LUT_LIMIT, 2 * flat.size) and xp is np:
+        idx, lut = _compact_lut(flat, top)
+        return idx, np.flatnonzero(lut).astype(np.int64)
     if top <= max(_LUT_LIMIT, 2 * flat.size):
         present = xp.zeros(top + 1, dtype=bool)
         present[flat] = True
@@ -109,6 +112,24 @@ def compact_labels(labels: Any) -> tuple[Any, np.ndarray]:
         inverse += 1
         return inverse, backend.to_host(uniq).astype(np.int64)
     return inverse, backend.to_host(uniq[1:]).astype(np.int64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _compact_lut(flat, top):
+    """CPU :func:`compact_labels` through a table of ``top + 1`` entries: (indices, table)."""
+    lut = np.zeros(top + 1, np.int32)
+    for i in range(flat.size):
+        lut[flat[i]] = 1
+    lut[0] = 0
+    n = 0
+    for k in range(top + 1):
+        if lut[k]:
+            n += 1
+            lut[k] = n
+    idx = np.empty(flat.size, np.int32)
+    for i in range(flat.size):
+        idx[i] = lut[flat[i]]
+    return idx, lut
 
 
 # --------------------------------------------------------------------------- numba twins
