@@ -27,6 +27,7 @@ True
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numba
@@ -52,7 +53,7 @@ _CPU_CHUNK = 4
 # --------------------------------------------------------------------------- CPU twin
 
 
-@numba.njit(inline="always", boundscheck=False)
+@numba.njit(boundscheck=False)
 def _step(X, base, i, code, feature, threshold, left, missing_left, check_nan):
     """One traversal step of the row at ``X[base:]`` from node ``i`` (feature code ``code``).
 
@@ -126,13 +127,13 @@ def _walk_block(X, n_features, start, stop, tables, acc, check_nan):
             r += 1
 
 
-@numba.njit(parallel=True, cache=True, nogil=True, boundscheck=False)
-def _proba_cpu(X, tables, block, scale, out):
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _proba_blocks(X, tables, block, scale, out, b0, b1):
+    """Probabilities of the rows of blocks ``b0:b1`` (``block`` rows each) into ``out``."""
     n, n_features = X.shape
     n_classes = out.shape[1]
     flat = X.reshape(-1)
-    n_blocks = (n + block - 1) // block
-    for b in numba.prange(n_blocks):
+    for b in range(b0, b1):
         start = b * block
         stop = min(n, start + block)
         acc = np.zeros((stop - start, n_classes), dtype=np.float32)
@@ -191,13 +192,19 @@ def _predict_cpu(forest: Forest, X: np.ndarray) -> np.ndarray:
     out = np.empty((X.shape[0], forest.n_classes), dtype=np.float32)
     if X.shape[0] == 0:
         return out
-    # blocks handed out a few at a time, not split evenly up front: a thread that the OS
-    # pauses on a busy machine does not hold the others up
-    previous = numba.set_parallel_chunksize(_CPU_CHUNK)
-    try:
-        _proba_cpu(X, _cpu_tables(forest), _CPU_BLOCK, np.float32(1.0 / forest.n_trees), out)
-    finally:
-        numba.set_parallel_chunksize(previous)
+    tables = _cpu_tables(forest)
+    scale = np.float32(1.0 / forest.n_trees)
+    n_blocks = -(-X.shape[0] // _CPU_BLOCK)
+    threads = min(numba.get_num_threads(), -(-n_blocks // _CPU_CHUNK))
+    if threads <= 1:
+        _proba_blocks(X, tables, _CPU_BLOCK, scale, out, 0, n_blocks)
+        return out
+    # blocks handed out a few at a time from a queue, not split evenly up front: a thread
+    # that the OS pauses on a busy machine does not hold the others up (the compiled walk
+    # releases the GIL; one plain function compiles several times faster than a parallel loop)
+    chunks = [(b, min(b + _CPU_CHUNK, n_blocks)) for b in range(0, n_blocks, _CPU_CHUNK)]
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda c: _proba_blocks(X, tables, _CPU_BLOCK, scale, out, c[0], c[1]), chunks))
     return out
 
 
