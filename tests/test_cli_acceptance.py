@@ -21,6 +21,7 @@ import ctypes
 import functools
 import os
 import re
+import shutil
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -359,6 +360,35 @@ def test_truncated_hdf5_input(w, tmp_path, capsys, name, k, key):
     _assert_refused(rc, err, str(cut))
     assert _tree(dest) == {}
     assert cut.read_bytes() == data[: len(data) // 2]
+
+
+# --------------------------------------------------------------------------- an output over an input
+
+
+def _writing_input_variants() -> list[tuple[str, int, str]]:
+    return [v for v in _input_variants() if CASES[v[0]][v[1]].out]
+
+
+@pytest.mark.parametrize("name,k,key", _writing_input_variants(),
+                         ids=list(map(_id, _writing_input_variants())))
+def test_output_over_an_input_keeps_the_input(w, tmp_path, capsys, name, k, key):
+    """``--out`` naming an input, with ``--overwrite``: refused on one line, the input unchanged."""
+    case = _case(w, name, k)
+    source = Path(w[key])
+    copy = tmp_path / "in" / source.name
+    if source.is_dir():
+        shutil.copytree(source, copy)
+    else:
+        copy.parent.mkdir()
+        shutil.copyfile(source, copy)
+    before = _tree(copy.parent)
+    again = ["--overwrite"] if "--overwrite" in _leaf(name.split())._option_string_actions else []
+    rc, err = _run(capsys, case, {**w, key: copy}, copy, *again)
+    after = _tree(copy.parent)
+    assert {path: after.get(path) for path in before} == before
+    if name != "ilastik-headless":  # there the format's extension replaces the name's: another file
+        _assert_refused(rc, err, str(copy))
+        assert after == before
 
 
 # --------------------------------------------------------------------------- --overwrite, a foreign file

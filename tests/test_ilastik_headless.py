@@ -334,3 +334,15 @@ def test_readme_headless_command_lines(api, tmp_path):
         p = f["exported_data"][()]
     ref3d = np.load(api / "res-Data_3D_pc3d.npy")
     assert float((p.argmax(-1) == ref3d.argmax(-1)).mean()) >= 0.9999
+
+
+def test_an_output_over_its_input_is_refused(api, tmp_path):
+    """``{dataset_dir}/{nickname}`` with the input's own format would replace the input: refused."""
+    image = tmp_path / "Data_1channel.png"
+    image.write_bytes((api / "Data_1channel.png").read_bytes())
+    before = image.read_bytes()
+    for fmt, name in (("png", "{dataset_dir}/{nickname}"), ("png", str(image))):
+        with pytest.raises(InputError, match="would replace an input"):
+            run_headless(api / "PixelClass.ilp", [str(image)], export_source="Simple Segmentation",
+                         output_format=fmt, output_filename_format=name, overwrite=True, device="cpu")
+    assert image.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [image.name]

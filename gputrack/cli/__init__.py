@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..errors import GputrackError, MissingInputError, one_line
+from ..errors import GputrackError, InputError, MissingInputError, one_line
 from ._common import Parser
 
 log = logging.getLogger("gputrack")
@@ -91,22 +91,36 @@ def _configure_logging(verbose: bool) -> None:
         logging.getLogger(name).setLevel(logging.INFO if verbose else logging.ERROR)
 
 
-def preflight(args: argparse.Namespace) -> None:
+def preflight(args: argparse.Namespace, command: argparse.ArgumentParser | None = None) -> None:
     """Before any work: the device is usable, the inputs exist, the outputs can be written."""
     from ..backend import resolve_device  # noqa: PLC0415
     from ..io.atomic import probe_writable  # noqa: PLC0415
 
     if getattr(args, "device", None) is not None:
         resolve_device(args.device)
+    read: dict[Path, tuple[str, str]] = {}
     for name in getattr(args, "inputs", ()):
         values = getattr(args, name, None)
         for value in [values] if isinstance(values, str) else values or ():
             if not _input_exists(Path(value)):
-                raise MissingInputError(f"{value}: no such file or folder ({_option_name(name)})")
+                raise MissingInputError(f"{value}: no such file or folder ({_option_name(name, command)})")
+            read.setdefault(_file_of(Path(value)), (name, value))
     for name in getattr(args, "outputs", ()):
         value = getattr(args, name, None)
+        if value and _file_of(Path(value)) in read:
+            source, given = read[_file_of(Path(value))]
+            raise InputError(f"{_option_name(name, command)} {value}: is also an input "
+                             f"({_option_name(source, command)} {given}); gputrack never writes over its "
+                             "inputs, choose another output")
         if value:
             probe_writable(value)
+
+
+def _file_of(path: Path) -> Path:
+    """The file or folder ``path`` names, resolved; the file holding a dataset path (``file.h5/data``)."""
+    if not path.exists():
+        path = next((parent for parent in path.parents if parent.is_file()), path)
+    return path.resolve()
 
 
 def _input_exists(path: Path) -> bool:
@@ -116,7 +130,11 @@ def _input_exists(path: Path) -> bool:
     return any(parent.is_file() for parent in path.parents)
 
 
-def _option_name(dest: str) -> str:
+def _option_name(dest: str, command: argparse.ArgumentParser | None = None) -> str:
+    """How the command spells the argument ``dest`` (``--from`` for ``source``, ``images``)."""
+    for action in command._actions if command is not None else ():
+        if action.dest == dest:
+            return max(action.option_strings, key=len) if action.option_strings else dest
     return dest if dest in ("images", "input", "result", "project") else "--" + dest.replace("_", "-")
 
 
@@ -174,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     command = next((leaf for leaf in _leaf_parsers(parser) if leaf._defaults.get("func") is func), parser)
     try:
-        preflight(args)
+        preflight(args, command)
         return int(func(args) or 0)
     except GputrackError as err:
         print(f"gputrack: error: {one_line(cli_wording(str(err), command))}", file=sys.stderr)

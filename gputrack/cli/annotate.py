@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--project", required=True,
                    help="gputrack project file (created, or its annotations replaced)")
     q.add_argument("--lane", type=int, default=0, help="lane of the .ilp (default 0)")
-    q.set_defaults(func=run_import)
+    q.set_defaults(func=run_import, inputs=("source",), outputs=("project",))
     q = actions.add_parser("export", help="write a project's annotations")
     add_common(q)
     q.add_argument("--project", required=True, help="gputrack project file with annotations")
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--label-axes", help="axes of the label file (guessed when absent)")
     q.add_argument("--format", required=True, choices=FORMATS, help="output format")
     q.add_argument("--out", required=True, help="output file or folder")
-    q.set_defaults(func=run_export)
+    q.set_defaults(func=run_export, inputs=("project", "labels"), outputs=("out",))
     q = actions.add_parser("extend", help="semi-automatic step: extend a track while one object overlaps it")
     add_common(q, overwrite=False)
     q.add_argument("--project", required=True,
@@ -57,11 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--frames", type=frame_range, metavar="START:STOP",
                    help="annotate the objects of these frames only (default: all)")
     q.add_argument("--out", required=True, help="annotation CSV")
-    q.set_defaults(func=run_classes)
+    q.set_defaults(func=run_classes, inputs=("labels", "gt"), outputs=("out",))
     q = actions.add_parser("info", help="summary of a project's annotations")
     add_common(q, overwrite=False)
     q.add_argument("--project", required=True, help="gputrack project file with annotations")
-    q.set_defaults(func=run_info)
+    q.set_defaults(func=run_info, inputs=("project",))
 
 
 def _track(text: str) -> int | None:

@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stack_along", default="z", choices=("z", "t", "c"),
                    help="axis that a glob of 2D files is stacked along (default: z)")
     add_common(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, inputs=("project",))
 
 
 def _readonly_input(value: str | None) -> list[str]:

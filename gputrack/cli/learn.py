@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="inference oracle (default ilp: exact)")
     p.add_argument("--c", type=float, default=1.0, help="slack weight C of the SVM (default 1.0)")
     p.add_argument("--max-rounds", type=int, default=100, help="cutting-plane rounds (default 100)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, inputs=("annotations", "labels"), outputs=("out",))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -110,7 +110,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --probabilities: smallest object (pixels)")
     p.add_argument("--max-size", type=count, default=1_000_000,
                    help="with --probabilities: largest object (pixels)")
-    p.set_defaults(func=run, inputs=("labels", "raw", "probabilities", "gt"), outputs=("out",))
+    p.set_defaults(func=run, inputs=("labels", "raw", "probabilities", "gt", "ilp", "weights",
+                                     "division_classifier", "count_classifier"), outputs=("out",))
 
 
 ESTIMATED_OPTIONS = {"appearance_cost": 500.0, "disappearance_cost": 500.0, "border_width": 10.0,

@@ -155,6 +155,15 @@ def _stack(path: str, stack_along: str, input_axes: str | None) -> tuple[np.ndar
     return out, out_axes
 
 
+def _input_files(path: str) -> set[Path]:
+    """The files an input names (a glob or ``os.pathsep`` list; the file of ``file.h5/data``), resolved."""
+    found: set[Path] = set()
+    for part in path.split(os.pathsep):
+        names = glob.glob(os.path.expanduser(part)) if any(ch in part for ch in _GLOB) else [part]
+        found |= {Path(_split_internal(n.replace("\\", "/"))[0]).expanduser().resolve() for n in names}
+    return found
+
+
 def _read_input(path: str, input_axes: str | None, stack_along: str) -> tuple[Any, str]:
     if os.pathsep in path or any(ch in Path(path).name for ch in _GLOB):
         return _stack(path, stack_along, input_axes)
@@ -297,6 +306,7 @@ def run_headless(
             where = f"{where}/{raw.dataset}" if raw.path and raw.dataset else where
             nick = (raw.nickname or nickname(where)).replace("*", "")
             jobs.append((where, open_lane(ilp, lane.index), raw.axes, lane.index, nick))
+    read = {f for name, *_ in jobs for f in _input_files(name)}
     plans = []
     for name, image, axes, lane, nick in jobs:
         shape = dict(zip(axes, image.shape))
@@ -313,6 +323,9 @@ def run_headless(
         step = next((i for i, n in enumerate(preview.shape) if n > 1), 0)
         offset = start[out_axes.index(order[step])] if order[step] in out_axes else 0
         for f in export_files(path, fmt, preview.shape, offset):
+            if Path(f).resolve() in read:
+                raise InputError(f"{f}: the output would replace an input; choose another "
+                                 "--output_filename_format (gputrack never writes over its inputs)")
             check_writable(f, overwrite)
         plans.append((name, image, axes, lane, out_axes, start, stop, path, offset))
     written: list[Path] = []
