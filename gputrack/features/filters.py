@@ -38,6 +38,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import InputError
+from . import fused as _fused
 from .correlate import correlate1d, correlate1d_ordered
 from .eigen import symmetric_eigenvalues
 from .kernels import FEATURE_WINDOW, PRESMOOTH_WINDOW, gaussian_kernel, kernel_radius
@@ -285,20 +286,65 @@ def feature_stack(
     out = xp.empty(shape_c + (n_out,), dtype=xp.float32)
     if device == "gpu":
         channels_first = xp.moveaxis(out, -1, 0)  # a view: each channel written in place
-        _fill_planes(image, selection, layout, sp, device, channels_first, cy.start, cy.stop, (ct, cz, cx))
+        _fill_planes(image, selection.columns(), layout, sp, device, channels_first, cy.start, cy.stop,
+                     (ct, cz, cx))
         return out
-    mt, mz, my, mx = shape_c
-    halo = max((_y_halo(s, feats, sp) for s, _f, feats in selection.columns()), default=0)
+    cpu_stack(image, selection, layout, sp, out, (ct, cz, cy, cx), fused=FUSED_2D)
+    return out
+
+
+FUSED_2D = True
+"""CPU: 2-D scale columns through :mod:`.fused` (False: all through the strip passes)."""
+
+
+def cpu_stack(image, selection, layout, sp, out, crop, fused: bool = True) -> None:
+    """CPU features of ``image`` (``t, z, y, x, c``) into ``out`` (cropped ``t, z, y, x, F``).
+
+    Scale columns computed in 2D go through the fused row passes of :mod:`.fused`
+    (``fused=True``); the others (and all with ``fused=False``: the reference the fused
+    path is tested against) through strips of rows of separable whole-line passes.
+    """
+    nt, nz, ny, nx, nc = image.shape
+    ct, cz, cy, cx = crop
+    mt, mz, my, mx = out.shape[:4]
+    two_d = [s for s, flag, _f in selection.columns() if flag or nz == 1]
+    spacing_yx = tuple(sp[1:])
+    done: set[float] = set()
+    if fused and two_d and _fused.supported(two_d, spacing_yx):
+        done = set(two_d)
+        chans = np.full((nc, len(two_d), 8), -1, np.int64)
+        for fid, s, start, per, _width in layout:
+            if s in done:
+                q = two_d.index(s)
+                for c in range(nc):
+                    for e, slot in enumerate(_fused.SLOTS[fid]):
+                        chans[c, q, slot] = start + c * per + e
+        for t in range(ct.start, ct.stop):
+            for z in range(cz.start, cz.stop):
+                for c in range(nc):
+                    _fused.fused_planes(image[t, z, :, :, c], two_d, chans[c], spacing_yx,
+                                        out[t - ct.start, z - cz.start], (cy.start, cy.stop), cx.start)
+    rest = [entry for entry in layout if entry[1] not in done]
+    if not rest:
+        return
+    # the remaining channels, numbered compactly in the strip planes
+    compact, channel_of = [], []
+    for fid, s, start, per, width in rest:
+        compact.append((fid, s, len(channel_of), per, width))
+        channel_of.extend(range(start, start + width))
+    channel_of = np.array(channel_of, np.int64)
+    columns = [(s, flag, feats) for s, flag, feats in selection.columns() if s not in done]
+    halo = max((_y_halo(s, feats, sp) for s, _f, feats in columns), default=0)
     height = strip_height(mt * mz * mx * nc, my, halo)
-    planes = np.empty((n_out, mt, mz, min(height, my), mx), dtype=np.float32)
+    planes = np.empty((len(channel_of), mt, mz, min(height, my), mx), dtype=np.float32)
     for y0 in range(cy.start, cy.stop, height):
         y1 = min(y0 + height, cy.stop)
         strip = planes[:, :, :, : y1 - y0]
-        _fill_planes(image, selection, layout, sp, device, strip, y0, y1, (ct, cz, cx))
+        _fill_planes(image, columns, compact, sp, "cpu", strip, y0, y1, (ct, cz, cx))
         _interleave_rows(
-            strip.reshape(n_out, mt * mz, y1 - y0, mx), out.reshape(mt * mz, my, mx, n_out), y0 - cy.start
+            strip.reshape(len(channel_of), mt * mz, y1 - y0, mx), out.reshape(mt * mz, my, mx, out.shape[-1]),
+            y0 - cy.start, channel_of,
         )
-    return out
 
 
 STRIP_PIXELS = 1 << 20
@@ -324,15 +370,17 @@ def _y_halo(scale: float, features: Sequence[str], spacing: Sequence[float]) -> 
     return scale_radius(scale / spacing[1], features)
 
 
-def _fill_planes(image, selection, layout, sp, device, planes, y0, y1, crop=(slice(None),) * 3) -> None:
-    """Write rows ``y0:y1`` of every channel into ``planes`` ``(n_out, t, z, y1 - y0, x)``.
+def _fill_planes(image, columns, layout, sp, device, planes, y0, y1, crop=(slice(None),) * 3) -> None:
+    """Write rows ``y0:y1`` of the channels of ``columns`` into ``planes`` ``(n, t, z, y1 - y0, x)``.
 
-    ``crop`` = slices ``(t, z, x)`` of the result kept; ``planes`` may be a channels-first
-    view of a channels-last array.
+    ``columns`` = ``(scale, in_2d, features)`` (of ``FeatureSelection.columns``), ``layout``
+    their entries of :func:`_channel_layout` (numbered as the planes are); ``crop`` = slices
+    ``(t, z, x)`` of the result kept; ``planes`` may be a channels-first view of a
+    channels-last array.
     """
     nt, nz, ny, nx, nc = image.shape
     ct, cz, cx = crop
-    for s, flag, feats in selection.columns():
+    for s, flag, feats in columns:
         two_d = flag or nz == 1
         axes = (2, 3) if two_d else (1, 2, 3)
         spacing_f = sp[1:] if two_d else sp
@@ -358,8 +406,8 @@ def _fill_planes(image, selection, layout, sp, device, planes, y0, y1, crop=(sli
 
 
 @numba.njit(parallel=True, cache=True)
-def _interleave_rows(planes, out, y0):  # pragma: no cover - compiled
-    """``out[m, y0 + i, x, k] = planes[k, m, i, x]``, one output row (all channels) per task."""
+def _interleave_rows(planes, out, y0, channel_of):  # pragma: no cover - compiled
+    """``out[m, y0 + i, x, channel_of[k]] = planes[k, m, i, x]``, one output row per task."""
     n_feat, n_m, n_rows, nx = planes.shape
     for task in numba.prange(n_m * n_rows):
         m = task // n_rows
@@ -367,8 +415,9 @@ def _interleave_rows(planes, out, y0):  # pragma: no cover - compiled
         dst = out[m, y0 + i]
         for k in range(n_feat):
             src = planes[k, m, i]
+            ck = channel_of[k]
             for x in range(nx):
-                dst[x, k] = src[x]
+                dst[x, ck] = src[x]
 
 
 def _channel_layout(selection: FeatureSelection, nz: int, nc: int) -> list[tuple[str, float, int, int, int]]:

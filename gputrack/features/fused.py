@@ -1,0 +1,388 @@
+"""All 2-D features of the selected scales in two fused passes over the image (CPU).
+
+The separable passes of :mod:`.filters` (ilastik-spec.md §1.3–1.7) re-read and re-write
+whole images between every 1-D correlation and once more to interleave the channels. Here
+the same arithmetic runs row by row, with every intermediate in cache:
+
+1. :func:`_presmooth_rows`: for every scale the pre-smoothing along y then x of one row
+   (the y result rounded to float32, as the two-pass version stores it);
+2. :func:`_feature_rows`: for one tile of rows and every scale, the operator passes along y
+   (smoothing, first and second derivative, DoG's narrow Gaussian, the structure tensor's
+   inner Gaussian and derivative) once each, the x passes on those rows, then Gaussian
+   smoothing, LoG, gradient magnitude, DoG and both tensors' eigenvalues, written straight
+   into the channels-last output. The structure tensor's products are kept for the few rows
+   its outer smoothing needs (a ring of rows per scale).
+
+Every value is computed by the same float64 operations in the same order as
+:func:`~.correlate.correlate1d` (folded symmetric taps, ``acc = w_c x_0`` then
+``acc += w_j (x_j ± x_-j)``), every intermediate image is rounded to float32 where the
+two-pass version stores one, and the combinations are float32 operations as in numpy, so
+the features are bit-identical to the two-pass ones (and hence to the GPU path). Tiles of
+rows are spread over the CPU threads (numba ``prange``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numba
+import numpy as np
+
+from .correlate import _mirror, _symmetry
+from .kernels import FEATURE_WINDOW, PRESMOOTH_WINDOW, gaussian_kernel
+
+TILE_ROWS = 16
+"""Output rows per parallel task of :func:`_feature_rows`."""
+PRESMOOTH_ROWS = 32
+"""Rows per parallel task of :func:`_presmooth_rows`."""
+RING = 8
+"""Rows of structure-tensor products kept per scale (at least ``2 * radius + 1``)."""
+
+# filters along each axis, per scale (rows of the weight tables)
+OP0, OP1, OP2, DOG0, INNER0, INNER1 = range(6)
+# output slots per scale (columns of the channel table)
+GS, LOG, GGM, DOG, ST0, ST1, HESS0, HESS1 = range(8)
+SLOTS = {
+    "GaussianSmoothing": (GS,),
+    "LaplacianOfGaussian": (LOG,),
+    "GaussianGradientMagnitude": (GGM,),
+    "DifferenceOfGaussians": (DOG,),
+    "StructureTensorEigenvalues": (ST0, ST1),
+    "HessianOfGaussianEigenvalues": (HESS0, HESS1),
+}
+
+
+@numba.njit(cache=True)
+def _taps(centre, u1, d1, u2, d2, w, r, fs, acc):  # pragma: no cover - compiled
+    """``acc = w_c x_0 + w_1 (x_1 ± x_-1) + w_2 (x_2 ± x_-2)`` (taps up to ``r``), as the twin."""
+    wc = w[r]
+    if r == 0:
+        for k in range(acc.size):
+            acc[k] = wc * centre[k]
+    elif r == 1:
+        w1 = w[r + 1]
+        for k in range(acc.size):
+            acc[k] = wc * centre[k] + w1 * (np.float64(u1[k]) + fs * np.float64(d1[k]))
+    else:
+        w1 = w[r + 1]
+        w2 = w[r + 2]
+        for k in range(acc.size):
+            v = wc * centre[k] + w1 * (np.float64(u1[k]) + fs * np.float64(d1[k]))
+            acc[k] = v + w2 * (np.float64(u2[k]) + fs * np.float64(d2[k]))
+
+
+@numba.njit(inline="always", cache=True)
+def _row(i, j, ny, lo, mask):  # pragma: no cover - compiled
+    """Index in ``src`` of image row ``mirror(i + j)`` (see :func:`_ypass`)."""
+    g = _mirror(i + j, ny)
+    return (g - lo) if mask < 0 else (g & mask)
+
+
+@numba.njit(cache=True)
+def _ypass(src, lo, mask, ny, i, w, r, sym, acc, pad, rp):  # pragma: no cover - compiled
+    """Row ``i`` of the correlation of a ``ny``-row image along y, into ``pad[rp:rp + nx]``.
+
+    ``src`` holds image rows: row ``g`` at ``src[g - lo]`` (``mask < 0``) or at
+    ``src[g & mask]`` (a ring). The float32-rounded result is stored as float64 in ``pad``
+    with ``rp`` mirrored values on each side, ready for an x pass. (Rows and windows are
+    taken as views so that every inner loop indexes from 0 and vectorises.)
+    """
+    nx = src.shape[1]
+    fs = np.float64(sym)
+    centre = src[_row(i, 0, ny, lo, mask)]
+    u1 = src[_row(i, min(r, 1), ny, lo, mask)]
+    d1 = src[_row(i, -min(r, 1), ny, lo, mask)]
+    u2 = src[_row(i, min(r, 2), ny, lo, mask)]
+    d2 = src[_row(i, -min(r, 2), ny, lo, mask)]
+    _taps(centre, u1, d1, u2, d2, w, r, fs, acc)
+    for j in range(3, r + 1):
+        wj = w[r + j]
+        up = src[_row(i, j, ny, lo, mask)]
+        dn = src[_row(i, -j, ny, lo, mask)]
+        for k in range(nx):
+            acc[k] += wj * (np.float64(up[k]) + fs * np.float64(dn[k]))
+    body = pad[rp : rp + nx]
+    for k in range(nx):
+        body[k] = np.float64(np.float32(acc[k]))
+    _mirror_pad(pad, rp, nx)
+
+
+@numba.njit(cache=True)
+def _mirror_pad(pad, rp, nx):  # pragma: no cover - compiled
+    for m in range(1, rp + 1):
+        pad[rp - m] = pad[rp + _mirror(-m, nx)]
+        pad[rp + nx - 1 + m] = pad[rp + _mirror(nx - 1 + m, nx)]
+
+
+@numba.njit(cache=True)
+def _xpass(pad, rp, w, r, sym, acc, dst):  # pragma: no cover - compiled
+    """``dst = float32(correlation of the padded row with w)`` (same operations as the twin)."""
+    nx = dst.size
+    fs = np.float64(sym)
+    m = min(r, 2)
+    centre = pad[rp : rp + nx]
+    u1 = pad[rp + min(r, 1) : rp + min(r, 1) + nx]
+    d1 = pad[rp - min(r, 1) : rp - min(r, 1) + nx]
+    u2 = pad[rp + m : rp + m + nx]
+    d2 = pad[rp - m : rp - m + nx]
+    _taps(centre, u1, d1, u2, d2, w, r, fs, acc)
+    for j in range(3, r + 1):
+        wj = w[r + j]
+        up = pad[rp + j : rp + j + nx]
+        dn = pad[rp - j : rp - j + nx]
+        for k in range(nx):
+            acc[k] += wj * (up[k] + fs * dn[k])
+    for k in range(nx):
+        dst[k] = acc[k]
+
+
+@numba.njit(parallel=True, cache=True)
+def _presmooth_rows(img, lo, wy, ry, wx, rx, pre):  # pragma: no cover - compiled
+    """``pre[q, i - lo]`` = row ``i`` of ``img`` smoothed along y then x with scale ``q``'s kernels."""
+    n_q, n_rows, nx = pre.shape
+    ny = img.shape[0]
+    rp = 0
+    for q in range(n_q):
+        rp = max(rp, rx[q])
+    n_chunks = (n_rows + PRESMOOTH_ROWS - 1) // PRESMOOTH_ROWS
+    for task in numba.prange(n_chunks * n_q):
+        chunk = task // n_q
+        q = task - chunk * n_q  # scales interleaved: every thread gets its share of each
+        acc = np.empty(nx, dtype=np.float64)
+        pad = np.empty(nx + 2 * rp, dtype=np.float64)
+        for li in range(chunk * PRESMOOTH_ROWS, min((chunk + 1) * PRESMOOTH_ROWS, n_rows)):
+            i = lo + li
+            dst = pre[q, li]
+            if ry[q] == 0:  # a one-tap kernel is skipped, as in the two-pass version
+                row = img[i]
+                for k in range(nx):
+                    pad[rp + k] = row[k]
+                _mirror_pad(pad, rp, nx)
+            else:
+                _ypass(img, 0, -1, ny, i, wy[q], ry[q], 1, acc, pad, rp)
+            if rx[q] == 0:
+                for k in range(nx):
+                    dst[k] = pad[rp + k]
+            else:
+                _xpass(pad, rp, wx[q], rx[q], 1, acc, dst)
+
+
+@numba.njit(cache=True)
+def _tensor_row(pre_q, lo, ny, j, wy, ry, wx, rx, acc, pad, rp, tmp, ring):  # pragma: no cover
+    """Structure-tensor products of row ``j`` (gradient at the inner scale) into the ring."""
+    nx = tmp.shape[1]
+    gy = tmp[0]
+    gx = tmp[1]
+    _ypass(pre_q, lo, -1, ny, j, wy[INNER1], ry[INNER1], -1, acc, pad, rp)
+    _xpass(pad, rp, wx[INNER0], rx[INNER0], 1, acc, gy)
+    _ypass(pre_q, lo, -1, ny, j, wy[INNER0], ry[INNER0], 1, acc, pad, rp)
+    _xpass(pad, rp, wx[INNER1], rx[INNER1], -1, acc, gx)
+    slot = j & (RING - 1)
+    for k in range(nx):
+        ring[0, slot, k] = gy[k] * gy[k]
+        ring[1, slot, k] = gy[k] * gx[k]
+        ring[2, slot, k] = gx[k] * gx[k]
+
+
+@numba.njit(parallel=True, cache=True)
+def _feature_rows(pre, lo, ny, y0, y1, x0, wy, ry, wx, rx, chans, out):  # pragma: no cover
+    """Channels of output rows ``y0:y1`` (columns ``x0:x0 + out.shape[1]``) of every scale.
+
+    ``pre[q]`` holds the pre-smoothed rows ``lo:lo + pre.shape[1]`` of scale ``q``;
+    ``wy[q, f]`` / ``wx[q, f]`` the operator weights (filters ``OP0 .. INNER1``, radius
+    ``ry[q, f]`` / ``rx[q, f]``); ``chans[q, slot]`` the output channel of each result
+    (``GS .. HESS1``) or -1.
+    """
+    n_q, _n_rows, nx = pre.shape
+    mx = out.shape[1]
+    rp = 0
+    for q in range(n_q):
+        for f in range(6):
+            rp = max(rp, rx[q, f])
+    n_tiles = (y1 - y0 + TILE_ROWS - 1) // TILE_ROWS
+    for tile in numba.prange(n_tiles):
+        a = y0 + tile * TILE_ROWS
+        b = min(a + TILE_ROWS, y1)
+        acc = np.empty(nx, dtype=np.float64)
+        pads = np.empty((4, nx + 2 * rp), dtype=np.float64)
+        res = np.empty((10, nx), dtype=np.float32)
+        tmp = np.empty((2, nx), dtype=np.float32)
+        rings = np.empty((n_q, 3, RING, nx), dtype=np.float32)
+        for q in range(n_q):
+            if chans[q, ST0] >= 0:
+                r = ry[q, OP0]
+                for j in range(max(a - r, 0), min(a + r, ny)):
+                    _tensor_row(pre[q], lo, ny, j, wy[q], ry[q], wx[q], rx[q], acc, pads[0], rp, tmp,
+                                rings[q])
+        for i in range(a, b):
+            o = out[i - y0]
+            for q in range(n_q):
+                ch = chans[q]
+                w_y = wy[q]
+                w_x = wx[q]
+                r_y = ry[q]
+                r_x = rx[q]
+                pq = pre[q]
+                want_s = ch[GS] >= 0 or ch[DOG] >= 0
+                want_xx = ch[LOG] >= 0 or ch[HESS0] >= 0
+                want_g = ch[GGM] >= 0
+                want_h = ch[HESS0] >= 0
+                s_row, lxx, gx, gy, hxy, lyy, nrw, t0, t1, t2 = (
+                    res[0], res[1], res[2], res[3], res[4], res[5], res[6], res[7], res[8], res[9]
+                )
+                if want_s or want_xx or want_g:  # smoothing along y, then x passes
+                    _ypass(pq, lo, -1, ny, i, w_y[OP0], r_y[OP0], 1, acc, pads[0], rp)
+                    if want_s:
+                        _xpass(pads[0], rp, w_x[OP0], r_x[OP0], 1, acc, s_row)
+                    if want_xx:
+                        _xpass(pads[0], rp, w_x[OP2], r_x[OP2], 1, acc, lxx)
+                    if want_g:
+                        _xpass(pads[0], rp, w_x[OP1], r_x[OP1], -1, acc, gx)
+                if want_g or want_h:  # first derivative along y
+                    _ypass(pq, lo, -1, ny, i, w_y[OP1], r_y[OP1], -1, acc, pads[1], rp)
+                    if want_g:
+                        _xpass(pads[1], rp, w_x[OP0], r_x[OP0], 1, acc, gy)
+                    if want_h:
+                        _xpass(pads[1], rp, w_x[OP1], r_x[OP1], -1, acc, hxy)
+                if want_xx:  # second derivative along y
+                    _ypass(pq, lo, -1, ny, i, w_y[OP2], r_y[OP2], 1, acc, pads[2], rp)
+                    _xpass(pads[2], rp, w_x[OP0], r_x[OP0], 1, acc, lyy)
+                if ch[DOG] >= 0:
+                    _ypass(pq, lo, -1, ny, i, w_y[DOG0], r_y[DOG0], 1, acc, pads[3], rp)
+                    _xpass(pads[3], rp, w_x[DOG0], r_x[DOG0], 1, acc, nrw)
+                if ch[ST0] >= 0:
+                    j = i + r_y[OP0]
+                    if j < ny:
+                        _tensor_row(pq, lo, ny, j, w_y, r_y, w_x, r_x, acc, pads[0], rp, tmp, rings[q])
+                    ring = rings[q]
+                    for c in range(3):
+                        _ypass(ring[c], 0, RING - 1, ny, i, w_y[OP0], r_y[OP0], 1, acc, pads[3], rp)
+                        _xpass(pads[3], rp, w_x[OP0], r_x[OP0], 1, acc, res[7 + c])
+                _combine(ch, s_row, lxx, gx, gy, hxy, lyy, nrw, t0, t1, t2, x0, mx, o)
+
+
+@numba.njit(cache=True)
+def _combine(ch, s_row, lxx, gx, gy, hxy, lyy, nrw, t0, t1, t2, x0, mx, o):  # pragma: no cover
+    """Families from the passes of one row, float32 as numpy computes them, into ``o``."""
+    s_row, lxx, gx, gy = s_row[x0 : x0 + mx], lxx[x0 : x0 + mx], gx[x0 : x0 + mx], gy[x0 : x0 + mx]
+    hxy, lyy, nrw = hxy[x0 : x0 + mx], lyy[x0 : x0 + mx], nrw[x0 : x0 + mx]
+    if ch[GS] >= 0:
+        dst = o[:, ch[GS]]
+        for k in range(mx):
+            dst[k] = s_row[k]
+    if ch[LOG] >= 0:
+        dst = o[:, ch[LOG]]
+        for k in range(mx):
+            dst[k] = lyy[k] + lxx[k]
+    if ch[GGM] >= 0:
+        dst = o[:, ch[GGM]]
+        for k in range(mx):
+            v = gy[k] * gy[k]
+            v += gx[k] * gx[k]
+            dst[k] = np.sqrt(v)
+    if ch[DOG] >= 0:
+        dst = o[:, ch[DOG]]
+        for k in range(mx):
+            dst[k] = s_row[k] - nrw[k]
+    if ch[HESS0] >= 0:
+        _eig2_row(lyy, hxy, lxx, o[:, ch[HESS0]], o[:, ch[HESS1]])
+    if ch[ST0] >= 0:
+        _eig2_row(t0[x0 : x0 + mx], t1[x0 : x0 + mx], t2[x0 : x0 + mx], o[:, ch[ST0]], o[:, ch[ST1]])
+
+
+@numba.njit(cache=True)
+def _eig2_row(xx, xy, yy, e0, e1):  # pragma: no cover - compiled
+    """Eigenvalues (descending) of ``[[xx, xy], [xy, yy]]``, as :func:`~.eigen._eig2_cpu`."""
+    for k in range(e0.size):
+        a = np.float64(xx[k])
+        b = np.float64(xy[k])
+        c = np.float64(yy[k])
+        m = 0.5 * (a + c)
+        h = 0.5 * (a - c)
+        d = np.sqrt(h * h + b * b)
+        e0[k] = m + d
+        e1[k] = m - d
+
+
+def _operator_specs(s_ax: float) -> list[tuple[float, int]]:
+    """``(sigma, order)`` of the filters ``OP0 .. INNER1`` along an axis of user scale ``s_ax``."""
+    from .filters import DOG_RATIO, STRUCTURE_INNER_RATIO, operator_sigma  # noqa: PLC0415
+
+    op = operator_sigma(s_ax)
+    inner = STRUCTURE_INNER_RATIO * op
+    return [(op, 0), (op, 1), (op, 2), (DOG_RATIO * op, 0), (inner, 0), (inner, 1)]
+
+
+def _pack(kernels: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-padded weight table and radii of a list of odd-length kernels."""
+    table = np.zeros((len(kernels), max(k.size for k in kernels)), np.float64)
+    for i, k in enumerate(kernels):
+        table[i, : k.size] = k
+    return table, np.array([(k.size - 1) // 2 for k in kernels], np.int64)
+
+
+def _tables(scales: Sequence[float], spacing_yx: Sequence[float]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Pre-smoothing and operator weights (and radii) along y and x of every scale."""
+    from .filters import presmooth_sigma  # noqa: PLC0415
+
+    tables = []
+    for sp in spacing_yx:
+        tables.append(_pack([gaussian_kernel(presmooth_sigma(s / sp), 0, PRESMOOTH_WINDOW) for s in scales]))
+    for sp in spacing_yx:
+        ops = [gaussian_kernel(sg, o, FEATURE_WINDOW) * (1.0 / sp**o)
+               for s in scales for sg, o in _operator_specs(s / sp)]
+        w, r = _pack(ops)
+        tables.append((w.reshape(len(scales), 6, -1), r.reshape(len(scales), 6)))
+    return tables
+
+
+def supported(scales: Sequence[float], spacing_yx: Sequence[float]) -> bool:
+    """Whether every operator kernel is (anti)symmetric and the tensor's fits the ring."""
+    for s in scales:
+        for sp in spacing_yx:
+            for f, (sg, order) in enumerate(_operator_specs(s / sp)):
+                w = gaussian_kernel(sg, order, FEATURE_WINDOW)
+                if w.size > 1 and _symmetry(w) != (-1 if order == 1 else 1):
+                    return False
+                if f == OP0 and w.size > RING - 2:
+                    return False
+    return True
+
+
+def fused_planes(
+    image: np.ndarray,
+    scales: Sequence[float],
+    chans: np.ndarray,
+    spacing_yx: Sequence[float],
+    out: np.ndarray,
+    rows: tuple[int, int],
+    x0: int,
+) -> None:
+    """2-D features of one ``(y, x)`` plane for the scale ``columns``, into ``out``.
+
+    Parameters
+    ----------
+    image
+        float32 plane ``(ny, nx)``.
+    scales
+        Scale columns, each computed in 2D.
+    chans
+        int64 ``(len(scales), 8)``: output channel of each result slot, -1 when unselected.
+    spacing_yx
+        Pixel size along y and x (sigmas divided by it).
+    out
+        C-contiguous float32 ``(y1 - y0, mx, n_channels)`` written at the channels of ``chans``.
+    rows
+        Output rows ``(y0, y1)`` of the plane.
+    x0
+        First column of the plane written (``out`` holds columns ``x0 : x0 + mx``).
+    """
+    ny, nx = image.shape
+    y0, y1 = rows
+    (wpy, rpy), (wpx, rpx), (wy, ry), (wx, rx) = _tables(scales, spacing_yx)
+    halo = int((ry[:, :4].max(axis=1) + ry[:, 4:].max(axis=1)).max())
+    lo, hi = max(y0 - halo, 0), min(y1 + halo, ny)
+    pre = np.empty((len(scales), hi - lo, nx), np.float32)
+    img = np.ascontiguousarray(image, dtype=np.float32)
+    _presmooth_rows(img, lo, wpy, rpy, wpx, rpx, pre)
+    _feature_rows(pre, lo, ny, y0, y1, x0, wy, ry, wx, rx, np.ascontiguousarray(chans, np.int64), out)
