@@ -18,12 +18,13 @@ Every value is computed by the same float64 operations in the same order as
 ``acc += w_j (x_j ± x_-j)``), every intermediate image is rounded to float32 where the
 two-pass version stores one, and the combinations are float32 operations as in numpy, so
 the features are bit-identical to the two-pass ones (and hence to the GPU path). Tiles of
-rows are spread over the CPU threads (numba ``prange``).
+rows are spread over the CPU threads (kernels that release the GIL, on a thread pool).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -53,22 +54,33 @@ SLOTS = {
 
 
 @numba.njit(cache=True)
-def _taps(centre, u1, d1, u2, d2, w, r, fs, acc):  # pragma: no cover - compiled
-    """``acc = w_c x_0 + w_1 (x_1 ± x_-1) + w_2 (x_2 ± x_-2)`` (taps up to ``r``), as the twin."""
+def _short_taps(centre, u1, d1, u2, d2, w, r, sym, dst):  # pragma: no cover - compiled
+    """``dst = w_c x_0 + w_1 (x_1 ± x_-1) [+ w_2 (x_2 ± x_-2)]`` for ``r`` = 1 or 2, as the twin.
+
+    Rows are float32, the sum float64 (rounded to float32 when stored).
+    """
     wc = w[r]
-    if r == 0:
-        for k in range(acc.size):
-            acc[k] = wc * centre[k]
+    w1 = w[r + 1]
+    if r == 1 and sym > 0:
+        for k in range(dst.size):
+            v = wc * centre[k] + w1 * (np.float64(u1[k]) + np.float64(d1[k]))
+            dst[k] = v
     elif r == 1:
-        w1 = w[r + 1]
-        for k in range(acc.size):
-            acc[k] = wc * centre[k] + w1 * (np.float64(u1[k]) + fs * np.float64(d1[k]))
-    else:
-        w1 = w[r + 1]
+        for k in range(dst.size):
+            v = wc * centre[k] + w1 * (np.float64(u1[k]) - np.float64(d1[k]))
+            dst[k] = v
+    elif sym > 0:
         w2 = w[r + 2]
-        for k in range(acc.size):
-            v = wc * centre[k] + w1 * (np.float64(u1[k]) + fs * np.float64(d1[k]))
-            acc[k] = v + w2 * (np.float64(u2[k]) + fs * np.float64(d2[k]))
+        for k in range(dst.size):
+            v = wc * centre[k] + w1 * (np.float64(u1[k]) + np.float64(d1[k]))
+            v = v + w2 * (np.float64(u2[k]) + np.float64(d2[k]))
+            dst[k] = v
+    else:
+        w2 = w[r + 2]
+        for k in range(dst.size):
+            v = wc * centre[k] + w1 * (np.float64(u1[k]) - np.float64(d1[k]))
+            v = v + w2 * (np.float64(u2[k]) - np.float64(d2[k]))
+            dst[k] = v
 
 
 @numba.njit(inline="always", cache=True)
@@ -83,27 +95,32 @@ def _ypass(src, lo, mask, ny, i, w, r, sym, acc, pad, rp):  # pragma: no cover -
     """Row ``i`` of the correlation of a ``ny``-row image along y, into ``pad[rp:rp + nx]``.
 
     ``src`` holds image rows: row ``g`` at ``src[g - lo]`` (``mask < 0``) or at
-    ``src[g & mask]`` (a ring). The float32-rounded result is stored as float64 in ``pad``
-    with ``rp`` mirrored values on each side, ready for an x pass. (Rows and windows are
+    ``src[g & mask]`` (a ring). The float32 result is stored in ``pad`` with ``rp``
+    mirrored values on each side, ready for an x pass. (Rows and windows are
     taken as views so that every inner loop indexes from 0 and vectorises.)
     """
     nx = src.shape[1]
-    fs = np.float64(sym)
     centre = src[_row(i, 0, ny, lo, mask)]
-    u1 = src[_row(i, min(r, 1), ny, lo, mask)]
-    d1 = src[_row(i, -min(r, 1), ny, lo, mask)]
-    u2 = src[_row(i, min(r, 2), ny, lo, mask)]
-    d2 = src[_row(i, -min(r, 2), ny, lo, mask)]
-    _taps(centre, u1, d1, u2, d2, w, r, fs, acc)
-    for j in range(3, r + 1):
-        wj = w[r + j]
-        up = src[_row(i, j, ny, lo, mask)]
-        dn = src[_row(i, -j, ny, lo, mask)]
-        for k in range(nx):
-            acc[k] += wj * (np.float64(up[k]) + fs * np.float64(dn[k]))
     body = pad[rp : rp + nx]
-    for k in range(nx):
-        body[k] = np.float64(np.float32(acc[k]))
+    if 1 <= r <= 2:  # short kernels: rounded straight into the padded row
+        u1 = src[_row(i, 1, ny, lo, mask)]
+        d1 = src[_row(i, -1, ny, lo, mask)]
+        u2 = src[_row(i, r, ny, lo, mask)]
+        d2 = src[_row(i, -r, ny, lo, mask)]
+        _short_taps(centre, u1, d1, u2, d2, w, r, sym, body)
+    else:
+        fs = np.float64(sym)
+        wc = w[r]
+        for k in range(nx):
+            acc[k] = wc * centre[k]
+        for j in range(1, r + 1):
+            wj = w[r + j]
+            up = src[_row(i, j, ny, lo, mask)]
+            dn = src[_row(i, -j, ny, lo, mask)]
+            for k in range(nx):
+                acc[k] += wj * (np.float64(up[k]) + fs * np.float64(dn[k]))
+        for k in range(nx):
+            body[k] = acc[k]
     _mirror_pad(pad, rp, nx)
 
 
@@ -118,65 +135,59 @@ def _mirror_pad(pad, rp, nx):  # pragma: no cover - compiled
 def _xpass(pad, rp, w, r, sym, acc, dst):  # pragma: no cover - compiled
     """``dst = float32(correlation of the padded row with w)`` (same operations as the twin)."""
     nx = dst.size
-    fs = np.float64(sym)
-    m = min(r, 2)
     centre = pad[rp : rp + nx]
-    u1 = pad[rp + min(r, 1) : rp + min(r, 1) + nx]
-    d1 = pad[rp - min(r, 1) : rp - min(r, 1) + nx]
-    u2 = pad[rp + m : rp + m + nx]
-    d2 = pad[rp - m : rp - m + nx]
-    _taps(centre, u1, d1, u2, d2, w, r, fs, acc)
-    for j in range(3, r + 1):
+    if 1 <= r <= 2:  # short kernels: straight into the float32 row
+        _short_taps(centre, pad[rp + 1 : rp + 1 + nx], pad[rp - 1 : rp - 1 + nx], pad[rp + r : rp + r + nx],
+                    pad[rp - r : rp - r + nx], w, r, sym, dst)
+        return
+    fs = np.float64(sym)
+    wc = w[r]
+    for k in range(nx):
+        acc[k] = wc * centre[k]
+    for j in range(1, r + 1):
         wj = w[r + j]
         up = pad[rp + j : rp + j + nx]
         dn = pad[rp - j : rp - j + nx]
         for k in range(nx):
-            acc[k] += wj * (up[k] + fs * dn[k])
+            acc[k] += wj * (np.float64(up[k]) + fs * np.float64(dn[k]))
     for k in range(nx):
         dst[k] = acc[k]
 
 
-@numba.njit(parallel=True, cache=True)
-def _presmooth_rows(img, lo, wy, ry, wx, rx, pre):  # pragma: no cover - compiled
-    """``pre[q, i - lo]`` = row ``i`` of ``img`` smoothed along y then x with scale ``q``'s kernels."""
-    n_q, n_rows, nx = pre.shape
-    ny = img.shape[0]
-    rp = 0
-    for q in range(n_q):
-        rp = max(rp, rx[q])
-    n_chunks = (n_rows + PRESMOOTH_ROWS - 1) // PRESMOOTH_ROWS
-    for task in numba.prange(n_chunks * n_q):
-        chunk = task // n_q
-        q = task - chunk * n_q  # scales interleaved: every thread gets its share of each
-        acc = np.empty(nx, dtype=np.float64)
-        pad = np.empty(nx + 2 * rp, dtype=np.float64)
-        for li in range(chunk * PRESMOOTH_ROWS, min((chunk + 1) * PRESMOOTH_ROWS, n_rows)):
-            i = lo + li
-            dst = pre[q, li]
-            if ry[q] == 0:  # a one-tap kernel is skipped, as in the two-pass version
-                row = img[i]
-                for k in range(nx):
-                    pad[rp + k] = row[k]
-                _mirror_pad(pad, rp, nx)
-            else:
-                _ypass(img, 0, -1, ny, i, wy[q], ry[q], 1, acc, pad, rp)
-            if rx[q] == 0:
-                for k in range(nx):
-                    dst[k] = pad[rp + k]
-            else:
-                _xpass(pad, rp, wx[q], rx[q], 1, acc, dst)
+@numba.njit(nogil=True, cache=True)
+def _presmooth_rows(img, lo, l0, l1, wy, ry, wx, rx, dst_rows):  # pragma: no cover - compiled
+    """``dst_rows[li]`` = row ``lo + li`` of ``img`` smoothed along y then x (``li`` in ``l0:l1``)."""
+    ny, nx = img.shape
+    acc = np.empty(nx, dtype=np.float64)
+    pad = np.empty(nx + 2 * rx, dtype=np.float32)
+    for li in range(l0, l1):
+        i = lo + li
+        dst = dst_rows[li]
+        if ry == 0:  # a one-tap kernel is skipped, as in the two-pass version
+            row = img[i]
+            body = pad[rx : rx + nx]
+            for k in range(nx):
+                body[k] = row[k]
+            _mirror_pad(pad, rx, nx)
+        else:
+            _ypass(img, 0, -1, ny, i, wy, ry, 1, acc, pad, rx)
+        if rx == 0:
+            for k in range(nx):
+                dst[k] = pad[k]
+        else:
+            _xpass(pad, rx, wx, rx, 1, acc, dst)
 
 
 @numba.njit(cache=True)
 def _tensor_row(pre_q, lo, ny, j, wy, ry, wx, rx, acc, pad, rp, tmp, ring):  # pragma: no cover
     """Structure-tensor products of row ``j`` (gradient at the inner scale) into the ring."""
     nx = tmp.shape[1]
+    for g in range(2):  # d/dy = (y: derivative, x: smoothing), d/dx = (y: smoothing, x: derivative)
+        fy, sy, fx, sx = (INNER1, -1, INNER0, 1) if g == 0 else (INNER0, 1, INNER1, -1)
+        _ypass(pre_q, lo, -1, ny, j, wy[fy], ry[fy], sy, acc, pad, rp)
+        _xpass(pad, rp, wx[fx], rx[fx], sx, acc, tmp[g])
     gy = tmp[0]
     gx = tmp[1]
-    _ypass(pre_q, lo, -1, ny, j, wy[INNER1], ry[INNER1], -1, acc, pad, rp)
-    _xpass(pad, rp, wx[INNER0], rx[INNER0], 1, acc, gy)
-    _ypass(pre_q, lo, -1, ny, j, wy[INNER0], ry[INNER0], 1, acc, pad, rp)
-    _xpass(pad, rp, wx[INNER1], rx[INNER1], -1, acc, gx)
     slot = j & (RING - 1)
     for k in range(nx):
         ring[0, slot, k] = gy[k] * gy[k]
@@ -184,14 +195,16 @@ def _tensor_row(pre_q, lo, ny, j, wy, ry, wx, rx, acc, pad, rp, tmp, ring):  # p
         ring[2, slot, k] = gx[k] * gx[k]
 
 
-@numba.njit(parallel=True, cache=True)
-def _feature_rows(pre, lo, ny, y0, y1, x0, wy, ry, wx, rx, chans, out):  # pragma: no cover
-    """Channels of output rows ``y0:y1`` (columns ``x0:x0 + out.shape[1]``) of every scale.
+@numba.njit(nogil=True, cache=True)
+def _feature_rows(pre, lo, ny, a, b, y0, x0, wy, ry, wx, rx, ysteps, xsteps, chans, out):  # noqa: E501  # pragma: no cover
+    """Channels of output rows ``a:b`` (columns ``x0:x0 + out.shape[1]``) of every scale.
 
     ``pre[q]`` holds the pre-smoothed rows ``lo:lo + pre.shape[1]`` of scale ``q``;
     ``wy[q, f]`` / ``wx[q, f]`` the operator weights (filters ``OP0 .. INNER1``, radius
-    ``ry[q, f]`` / ``rx[q, f]``); ``chans[q, slot]`` the output channel of each result
-    (``GS .. HESS1``) or -1.
+    ``ry[q, f]`` / ``rx[q, f]``); ``ysteps[q]`` the y passes ``(filter, sign, pad)`` and
+    ``xsteps[q]`` the x passes ``(pad, filter, sign, result)`` of :func:`_programs` (rows
+    with a negative filter are unused); ``chans[q, slot]`` the output channel of each
+    result (``GS .. HESS1``) or -1; ``out[i - y0]`` is output row ``i``.
     """
     n_q, _n_rows, nx = pre.shape
     mx = out.shape[1]
@@ -199,66 +212,64 @@ def _feature_rows(pre, lo, ny, y0, y1, x0, wy, ry, wx, rx, chans, out):  # pragm
     for q in range(n_q):
         for f in range(6):
             rp = max(rp, rx[q, f])
-    n_tiles = (y1 - y0 + TILE_ROWS - 1) // TILE_ROWS
-    for tile in numba.prange(n_tiles):
-        a = y0 + tile * TILE_ROWS
-        b = min(a + TILE_ROWS, y1)
-        acc = np.empty(nx, dtype=np.float64)
-        pads = np.empty((4, nx + 2 * rp), dtype=np.float64)
-        res = np.empty((10, nx), dtype=np.float32)
-        tmp = np.empty((2, nx), dtype=np.float32)
-        rings = np.empty((n_q, 3, RING, nx), dtype=np.float32)
+    acc = np.empty(nx, dtype=np.float64)
+    pads = np.empty((4, nx + 2 * rp), dtype=np.float32)
+    res = np.empty((10, nx), dtype=np.float32)
+    tmp = np.empty((2, nx), dtype=np.float32)
+    rings = np.empty((n_q, 3, RING, nx), dtype=np.float32)
+    next_row = np.empty(n_q, dtype=np.int64)  # next structure-tensor row to compute
+    for q in range(n_q):
+        next_row[q] = max(a - ry[q, OP0], 0)
+    for i in range(a, b):
+        o = out[i - y0]
         for q in range(n_q):
+            pq = pre[q]
+            for step in ysteps[q]:
+                if step[0] >= 0:
+                    _ypass(pq, lo, -1, ny, i, wy[q, step[0]], ry[q, step[0]], step[1], acc, pads[step[2]], rp)
+            for step in xsteps[q]:
+                if step[1] >= 0:
+                    _xpass(pads[step[0]], rp, wx[q, step[1]], rx[q, step[1]], step[2], acc, res[step[3]])
             if chans[q, ST0] >= 0:
-                r = ry[q, OP0]
-                for j in range(max(a - r, 0), min(a + r, ny)):
-                    _tensor_row(pre[q], lo, ny, j, wy[q], ry[q], wx[q], rx[q], acc, pads[0], rp, tmp,
+                while next_row[q] <= min(i + ry[q, OP0], ny - 1):
+                    _tensor_row(pq, lo, ny, next_row[q], wy[q], ry[q], wx[q], rx[q], acc, pads[0], rp, tmp,
                                 rings[q])
-        for i in range(a, b):
-            o = out[i - y0]
-            for q in range(n_q):
-                ch = chans[q]
-                w_y = wy[q]
-                w_x = wx[q]
-                r_y = ry[q]
-                r_x = rx[q]
-                pq = pre[q]
-                want_s = ch[GS] >= 0 or ch[DOG] >= 0
-                want_xx = ch[LOG] >= 0 or ch[HESS0] >= 0
-                want_g = ch[GGM] >= 0
-                want_h = ch[HESS0] >= 0
-                s_row, lxx, gx, gy, hxy, lyy, nrw, t0, t1, t2 = (
-                    res[0], res[1], res[2], res[3], res[4], res[5], res[6], res[7], res[8], res[9]
-                )
-                if want_s or want_xx or want_g:  # smoothing along y, then x passes
-                    _ypass(pq, lo, -1, ny, i, w_y[OP0], r_y[OP0], 1, acc, pads[0], rp)
-                    if want_s:
-                        _xpass(pads[0], rp, w_x[OP0], r_x[OP0], 1, acc, s_row)
-                    if want_xx:
-                        _xpass(pads[0], rp, w_x[OP2], r_x[OP2], 1, acc, lxx)
-                    if want_g:
-                        _xpass(pads[0], rp, w_x[OP1], r_x[OP1], -1, acc, gx)
-                if want_g or want_h:  # first derivative along y
-                    _ypass(pq, lo, -1, ny, i, w_y[OP1], r_y[OP1], -1, acc, pads[1], rp)
-                    if want_g:
-                        _xpass(pads[1], rp, w_x[OP0], r_x[OP0], 1, acc, gy)
-                    if want_h:
-                        _xpass(pads[1], rp, w_x[OP1], r_x[OP1], -1, acc, hxy)
-                if want_xx:  # second derivative along y
-                    _ypass(pq, lo, -1, ny, i, w_y[OP2], r_y[OP2], 1, acc, pads[2], rp)
-                    _xpass(pads[2], rp, w_x[OP0], r_x[OP0], 1, acc, lyy)
-                if ch[DOG] >= 0:
-                    _ypass(pq, lo, -1, ny, i, w_y[DOG0], r_y[DOG0], 1, acc, pads[3], rp)
-                    _xpass(pads[3], rp, w_x[DOG0], r_x[DOG0], 1, acc, nrw)
-                if ch[ST0] >= 0:
-                    j = i + r_y[OP0]
-                    if j < ny:
-                        _tensor_row(pq, lo, ny, j, w_y, r_y, w_x, r_x, acc, pads[0], rp, tmp, rings[q])
-                    ring = rings[q]
-                    for c in range(3):
-                        _ypass(ring[c], 0, RING - 1, ny, i, w_y[OP0], r_y[OP0], 1, acc, pads[3], rp)
-                        _xpass(pads[3], rp, w_x[OP0], r_x[OP0], 1, acc, res[7 + c])
-                _combine(ch, s_row, lxx, gx, gy, hxy, lyy, nrw, t0, t1, t2, x0, mx, o)
+                    next_row[q] += 1
+                for c in range(3):
+                    _ypass(rings[q, c], 0, RING - 1, ny, i, wy[q, OP0], ry[q, OP0], 1, acc, pads[3], rp)
+                    _xpass(pads[3], rp, wx[q, OP0], rx[q, OP0], 1, acc, res[7 + c])
+            _combine(chans[q], res[0], res[1], res[2], res[3], res[4], res[5], res[6], res[7], res[8], res[9],
+                     x0, mx, o)
+
+
+def _programs(chans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """y and x passes of each scale for the selected slots (see :func:`_feature_rows`).
+
+    y results go to pads 0..3 (smoothing, first, second derivative, DoG's narrow Gaussian),
+    x results to rows 0..6 of the result buffer: smoothing, d2/dx2, d/dx, d/dy, d2/dxdy,
+    d2/dy2, narrow Gaussian.
+    """
+    n_q = len(chans)
+    ysteps = np.full((n_q, 4, 3), -1, np.int64)
+    xsteps = np.full((n_q, 7, 4), -1, np.int64)
+    for q, ch in enumerate(chans):
+        want_s = ch[GS] >= 0 or ch[DOG] >= 0
+        want_xx = ch[LOG] >= 0 or ch[HESS0] >= 0
+        want_g = ch[GGM] >= 0
+        want_h = ch[HESS0] >= 0
+        ys = [(OP0, 1, 0)] if (want_s or want_xx or want_g) else []
+        ys += [(OP1, -1, 1)] if (want_g or want_h) else []
+        ys += [(OP2, 1, 2)] if want_xx else []
+        ys += [(DOG0, 1, 3)] if ch[DOG] >= 0 else []
+        xs = [(0, OP0, 1, 0)] if want_s else []
+        xs += [(0, OP2, 1, 1)] if want_xx else []
+        xs += [(0, OP1, -1, 2), (1, OP0, 1, 3)] if want_g else []
+        xs += [(1, OP1, -1, 4)] if want_h else []
+        xs += [(2, OP0, 1, 5)] if want_xx else []
+        xs += [(3, DOG0, 1, 6)] if ch[DOG] >= 0 else []
+        ysteps[q, : len(ys)] = ys
+        xsteps[q, : len(xs)] = xs
+    return ysteps, xsteps
 
 
 @numba.njit(cache=True)
@@ -358,7 +369,9 @@ def fused_planes(
     rows: tuple[int, int],
     x0: int,
 ) -> None:
-    """2-D features of one ``(y, x)`` plane for the scale ``columns``, into ``out``.
+    """2-D features of one ``(y, x)`` plane for the scale columns ``scales``, into ``out``.
+
+    Tiles of rows run on ``numba.get_num_threads()`` threads (the kernels release the GIL).
 
     Parameters
     ----------
@@ -384,5 +397,34 @@ def fused_planes(
     lo, hi = max(y0 - halo, 0), min(y1 + halo, ny)
     pre = np.empty((len(scales), hi - lo, nx), np.float32)
     img = np.ascontiguousarray(image, dtype=np.float32)
-    _presmooth_rows(img, lo, wpy, rpy, wpx, rpx, pre)
-    _feature_rows(pre, lo, ny, y0, y1, x0, wy, ry, wx, rx, np.ascontiguousarray(chans, np.int64), out)
+    chans = np.ascontiguousarray(chans, np.int64)
+    # widest kernels first, so that the threads finish together
+    n_rows = hi - lo
+    jobs = [(q, l0) for q in np.argsort(-rpy - rpx, kind="stable") for l0 in range(0, n_rows, PRESMOOTH_ROWS)]
+
+    def presmooth(job):
+        q, l0 = job
+        _presmooth_rows(img, lo, l0, min(l0 + PRESMOOTH_ROWS, n_rows), wpy[q], int(rpy[q]), wpx[q],
+                        int(rpx[q]), pre[q])
+
+    ysteps, xsteps = _programs(chans)
+
+    def features(a):
+        b = min(a + TILE_ROWS, y1)
+        _feature_rows(pre, lo, ny, a, b, y0, x0, wy, ry, wx, rx, ysteps, xsteps, chans, out)
+
+    run_threads(presmooth, jobs)
+    run_threads(features, range(y0, y1, TILE_ROWS))
+
+
+def run_threads(fn, jobs) -> None:
+    """``fn(job)`` for every job, on ``numba.get_num_threads()`` threads (in order when 1)."""
+    jobs = list(jobs)
+    n = min(numba.get_num_threads(), len(jobs))
+    if n <= 1:
+        for job in jobs:
+            fn(job)
+        return
+    with ThreadPoolExecutor(n) as pool:
+        for _ in pool.map(fn, jobs):
+            pass
