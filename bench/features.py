@@ -7,13 +7,20 @@ Peers timed in the same run, on the same image:
   gaussian_filter calls, Hessian and structure tensor from gaussian_filter(order=...),
   eigenvalues with numpy.linalg.eigvalsh), one call per channel, default truncation;
 - ``skimage``: ``skimage.feature.multiscale_basic_features`` at the same 7 sigmas
-  (its own channel set; given for scale).
+  (its own channel set; given for scale);
+- ``fastfilters2`` (ilastik's own SIMD filter library, when installed; 2-D only):
+  ``compute_filters(img, s)`` for the 7 scales (7 channels each), the scales spread over
+  ``--threads`` threads, against gputrack's CPU path with as many numba threads, timed
+  alternately in the same process, ``--repeat`` times, medians reported (also with 1
+  thread). The 2-D image is the 2048^2 gray crop of the CMU-1 slide when the shared data
+  has it (``--image random`` for the synthetic one).
 
 Usage::
 
     python bench/features.py                 # 2048^2 (49 channels) and 256^3 (61 channels)
     python bench/features.py --quick         # 512^2 and 96^3
     python bench/features.py --size 1024 --size3d 128 --out bench/results/features.json
+    python bench/features.py --only-fastfilters2 --repeat 5   # the fastfilters2 comparison alone
 
 3-D volumes larger than ``--whole-max`` pixels (default 128^3) are computed by gputrack block
 by block through ``iter_feature_blocks`` (blocks of ``--block-z`` planes, the whole y-x
@@ -28,8 +35,12 @@ Writes JSON (``bench/results/features.json`` by default) and prints a table.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
+import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +50,63 @@ from gputrack import backend
 from gputrack import features as gf
 
 SCALES = gf.DEFAULT_SCALES
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("GPUTRACK_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SLIDE = SHARED_DATA / "large-wsi" / "CMU-1-Small-Region.svs"
+
+
+def slide_crop(size: int) -> np.ndarray | None:
+    """Gray (channel mean) ``size``-square crop of the CMU-1 slide, or None without the data."""
+    if not SLIDE.exists():
+        return None
+    import tifffile  # noqa: PLC0415
+
+    rgb = tifffile.imread(SLIDE, series=0, level=0)
+    if min(rgb.shape[:2]) < size:
+        return None
+    return rgb[:size, :size].astype(np.float32).mean(axis=-1).astype(np.float32)
+
+
+def fastfilters2_features(img: np.ndarray, threads: int) -> list[np.ndarray]:
+    """fastfilters2's 7 channels of each of the 7 scales, the scales over ``threads`` threads."""
+    import fastfilters2  # noqa: PLC0415
+
+    if threads <= 1:
+        return [fastfilters2.compute_filters(img, s) for s in SCALES]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda s: fastfilters2.compute_filters(img, s), SCALES))
+
+
+def versus_fastfilters2(img: np.ndarray, threads_list: list[int], repeat: int) -> dict:
+    """gputrack (CPU, all 2-D channels) and fastfilters2 timed alternately: medians and ratio."""
+    import numba  # noqa: PLC0415
+
+    fastfilters2_features(img[:64, :64], 1)
+    gf.compute(img[:64, :64], "all", device="cpu")  # compilation / cache load outside the timing
+    before = numba.get_num_threads()
+    result = {}
+    try:
+        for threads in threads_list:
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            ours_s, peer_s = [], []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                data, _names = gf.compute(img, "all", device="cpu")
+                ours_s.append(time.perf_counter() - t0)
+                del data
+                t0 = time.perf_counter()
+                peer = fastfilters2_features(img, threads)
+                peer_s.append(time.perf_counter() - t0)
+                del peer
+            ratios = [p / o for o, p in zip(ours_s, peer_s)]
+            result[str(threads)] = {
+                "gputrack_s": statistics.median(ours_s), "fastfilters2_s": statistics.median(peer_s),
+                "speedup_median": statistics.median(ratios), "gputrack_runs": ours_s,
+                "fastfilters2_runs": peer_s,
+            }
+    finally:
+        numba.set_num_threads(before)
+    return result
 
 
 def scipy_features(img: np.ndarray) -> list[np.ndarray]:
@@ -129,21 +197,37 @@ def main(argv=None) -> dict:
     p.add_argument("--whole-max", type=int, default=128**3,
                    help="3-D pixels above which gputrack runs blockwise and peers on a crop (default 128^3)")
     p.add_argument("--block-z", type=int, default=128, help="z planes per block in blockwise mode")
+    p.add_argument("--image", choices=["slide", "random"], default="slide",
+                   help="2-D image: the CMU-1 slide crop when available (default), or random")
+    p.add_argument("--threads", type=int, action="append",
+                   help="threads of the fastfilters2 comparison (repeatable; default 2 and 1)")
+    p.add_argument("--repeat", type=int, default=3, help="runs of the fastfilters2 comparison (median)")
+    p.add_argument("--only-fastfilters2", action="store_true", help="only the fastfilters2 comparison")
     p.add_argument("--out", default="bench/results/features.json")
     args = p.parse_args(argv)
     if args.quick:
         args.size, args.size3d = 512, 96
     rng = np.random.default_rng(0)
-    cases = {
-        "2d": ndi.gaussian_filter(rng.random((args.size, args.size)), 2).astype(np.float32),
-        "3d": ndi.gaussian_filter(rng.random((args.size3d,) * 3), 2).astype(np.float32),
-    }
+    img2d = slide_crop(args.size) if args.image == "slide" else None
+    source = "CMU-1-Small-Region.svs gray crop" if img2d is not None else "random, smoothed"
+    if img2d is None:
+        img2d = ndi.gaussian_filter(rng.random((args.size, args.size)), 2).astype(np.float32)
+    cases = {"2d": img2d}
+    if not args.only_fastfilters2:
+        cases["3d"] = ndi.gaussian_filter(rng.random((args.size3d,) * 3), 2).astype(np.float32)
     devices = ["cpu"] + (["gpu"] if backend.gpu_available() else [])
     rows = []
     for name, img in cases.items():
         n_px = img.size
         n_ch = len(gf.feature_names(img.shape, "all"))
         entry = {"case": name, "shape": list(img.shape), "pixels": n_px, "channels": n_ch}
+        if img.ndim == 2:
+            entry["image"] = source
+            if importlib.util.find_spec("fastfilters2") is not None and not args.no_peers:
+                entry["vs_fastfilters2"] = versus_fastfilters2(img, args.threads or [2, 1], args.repeat)
+            if args.only_fastfilters2:
+                rows.append(entry)
+                continue
         blockwise = img.ndim == 3 and n_px > args.whole_max
         block = (min(args.block_z, img.shape[0]),) + img.shape[1:] if blockwise else None
         entry["mode"] = f"blockwise {list(block)}, blocks dropped" if blockwise else "whole image"
@@ -170,6 +254,12 @@ def main(argv=None) -> dict:
     result = {"benchmark": "features", "machine": backend.describe(), "results": rows}
     print(f"{'case':5} {'shape':>16} {'ch':>3} {'impl':>14} {'seconds':>9} {'Mpx/s':>9}")
     for r in rows:
+        for threads, v in r.get("vs_fastfilters2", {}).items():
+            print(f"{r['case']:5} {r['image']}, {threads} thread(s), medians of {args.repeat}: gputrack "
+                  f"{v['gputrack_s']:.3f} s, fastfilters2 {v['fastfilters2_s']:.3f} s, "
+                  f"speedup {v['speedup_median']:.2f}x")
+        if args.only_fastfilters2:
+            continue
         for impl in [f"gputrack_{d}" for d in devices] + ([] if args.no_peers else ["scipy", "skimage"]):
             shape = r.get("peer_shape", r["shape"]) if impl in ("scipy", "skimage") else r["shape"]
             print(f"{r['case']:5} {'x'.join(map(str, shape)):>16} {r['channels']:>3} {impl:>14} "
