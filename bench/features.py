@@ -71,6 +71,7 @@ def fastfilters2_features(img: np.ndarray, threads: int) -> list[np.ndarray]:
     """fastfilters2's 7 channels of each of the 7 scales, the scales over ``threads`` threads."""
     import fastfilters2  # noqa: PLC0415
 
+    img = np.ascontiguousarray(img, dtype=np.float32)  # (it crashes on images below ~128 px)
     if threads <= 1:
         return [fastfilters2.compute_filters(img, s) for s in SCALES]
     with ThreadPoolExecutor(threads) as pool:
@@ -81,7 +82,7 @@ def versus_fastfilters2(img: np.ndarray, threads_list: list[int], repeat: int) -
     """gputrack (CPU, all 2-D channels) and fastfilters2 timed alternately: medians and ratio."""
     import numba  # noqa: PLC0415
 
-    fastfilters2_features(img[:64, :64], 1)
+    fastfilters2_features(np.ascontiguousarray(img[:256, :256]), 1)
     gf.compute(img[:64, :64], "all", device="cpu")  # compilation / cache load outside the timing
     before = numba.get_num_threads()
     result = {}

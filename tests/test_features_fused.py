@@ -39,7 +39,7 @@ def test_fused_equals_passes_bit_for_bit(monkeypatch, shape, kw):
 @pytest.mark.parametrize("feature", FAMILIES)
 def test_each_family_alone_and_against_scipy(monkeypatch, feature):
     img = smooth_random((77, 91), seed=5)
-    scales = [0.3, 1.0, 3.5] if feature == "GaussianSmoothing" else [0.7, 1.6, 5.0]
+    scales = [0.3, 1.0, 3.5] if feature == "GaussianSmoothing" else [0.7, 1.6, 5.0]  # each family alone
     fused, passes = both(monkeypatch, img, {feature: scales})
     np.testing.assert_array_equal(fused, passes)
     ref = np.concatenate([ref_features(img, feature, s, True) for s in scales], axis=-1)

@@ -267,8 +267,10 @@ def _programs(chans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         xs += [(1, OP1, -1, 4)] if want_h else []
         xs += [(2, OP0, 1, 5)] if want_xx else []
         xs += [(3, DOG0, 1, 6)] if ch[DOG] >= 0 else []
-        ysteps[q, : len(ys)] = ys
-        xsteps[q, : len(xs)] = xs
+        for n, step in enumerate(ys):
+            ysteps[q, n] = step
+        for n, step in enumerate(xs):
+            xsteps[q, n] = step
     return ysteps, xsteps
 
 
