@@ -20,8 +20,10 @@ moment-normalised ones of :mod:`gputrack.features.kernels`, eigenvalues descendi
 separable passes are shared between families through a prefix cache: e.g. the Gaussian
 smoothing along z and y is computed once for the smoothing, gradient and Hessian of a scale.
 
-On the CPU the image is processed in strips of rows (:func:`strip_height`), each scale with
-its own halo, so temporaries stay small and are reused, and the short passes run through the
+On the CPU, scale columns computed in 2D run through the fused row passes of
+:mod:`.fused` (every family of every scale from one pass over the rows, same bits); the
+others are processed in strips of rows (:func:`strip_height`), each scale with its own
+halo, so temporaries stay small and are reused, and the short passes run through the
 parallel numba twin of ``correlate1d`` (:mod:`.correlate`); every pixel gets exactly the
 arithmetic of a whole-image run. The GPU path runs the same algorithm on the whole image
 with the same float64 arithmetic (:func:`~.correlate.correlate1d_ordered`).

@@ -391,6 +391,18 @@ def fused_planes(
         Output rows ``(y0, y1)`` of the plane.
     x0
         First column of the plane written (``out`` holds columns ``x0 : x0 + mx``).
+
+    Examples
+    --------
+    >>> from gputrack.features import compute
+    >>> img = np.random.default_rng(0).random((40, 30)).astype(np.float32)
+    >>> chans = np.full((1, 8), -1)
+    >>> chans[0, GS], chans[0, HESS0], chans[0, HESS1] = 0, 1, 2
+    >>> out = np.empty((40, 30, 3), np.float32)
+    >>> fused_planes(img, [1.6], chans, (1.0, 1.0), out, (0, 40), 0)
+    >>> sel = {"GaussianSmoothing": [1.6], "HessianOfGaussianEigenvalues": [1.6]}
+    >>> bool((out == compute(img, sel, device="cpu").data).all())
+    True
     """
     ny, nx = image.shape
     y0, y1 = rows
