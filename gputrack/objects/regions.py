@@ -219,31 +219,6 @@ def _value_pass2(idx, v, mean, acc):
 # channel together, each thread of :func:`_cpu_moments` into its own accumulators.
 
 
-def _moment_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Column of each coordinate product (z=0, y=1, x=2 indices) in ``coord_central``."""
-    q2, q3, q4 = np.zeros((3, 3), np.int64), np.zeros((3, 3, 3), np.int64), np.zeros((3,) * 4, np.int64)
-    q = 0
-    for a in range(3):
-        for b in range(a, 3):
-            q2[a, b] = q
-            q += 1
-    for a in range(3):
-        for b in range(a, 3):
-            for c in range(b, 3):
-                q3[a, b, c] = q
-                q += 1
-    for a in range(3):
-        for b in range(a, 3):
-            for c in range(b, 3):
-                for d in range(c, 3):
-                    q4[a, b, c, d] = q
-                    q += 1
-    return q2, q3, q4
-
-
-_Q2, _Q3, _Q4 = _moment_tables()
-
-
 @numba.njit(cache=True, nogil=True)
 def _rows_pass1(idx, v, r0, r1, ny, nx, acc1, bbox, vsum, vmin, vmax):
     n_channels = v.shape[0]
@@ -282,9 +257,10 @@ def _rows_pass1(idx, v, r0, r1, ny, nx, acc1, bbox, vsum, vmin, vmax):
 
 
 @numba.njit(cache=True, nogil=True)
-def _rows_pass2(idx, v, r0, r1, ny, nx, a0, mean, vmean, q2, q3, q4, acc2, vcen):
+def _rows_pass2(idx, v, r0, r1, ny, nx, three_d, mean, vmean, acc2, vcen):
+    # the products of each degree built from those of the degree below, in the order of
+    # _coord_pass2 (same roundings); 2D leaves out every product with z
     n_channels = v.shape[0]
-    d = np.zeros(3)
     for row in range(r0, r1):
         z = row // ny
         y = row - z * ny
@@ -294,18 +270,77 @@ def _rows_pass2(idx, v, r0, r1, ny, nx, a0, mean, vmean, q2, q3, q4, acc2, vcen)
             k = idx[i]
             if k == 0:
                 continue
-            d[0] = z - mean[k, 0]
-            d[1] = y - mean[k, 1]
-            d[2] = x - mean[k, 2]
-            for a in range(a0, 3):
-                for b in range(a, 3):
-                    ab = d[a] * d[b]
-                    acc2[k, q2[a, b]] += ab
-                    for c in range(b, 3):
-                        abc = ab * d[c]
-                        acc2[k, q3[a, b, c]] += abc
-                        for e in range(c, 3):
-                            acc2[k, q4[a, b, c, e]] += abc * d[e]
+            dy = y - mean[k, 1]
+            dx = x - mean[k, 2]
+            if three_d:
+                dz = z - mean[k, 0]
+                p00 = dz * dz
+                acc2[k, 0] += p00
+                p01 = dz * dy
+                acc2[k, 1] += p01
+                p02 = dz * dx
+                acc2[k, 2] += p02
+                p11 = dy * dy
+                acc2[k, 3] += p11
+                p12 = dy * dx
+                acc2[k, 4] += p12
+                p22 = dx * dx
+                acc2[k, 5] += p22
+                p000 = p00 * dz
+                acc2[k, 6] += p000
+                p001 = p00 * dy
+                acc2[k, 7] += p001
+                p002 = p00 * dx
+                acc2[k, 8] += p002
+                p011 = p01 * dy
+                acc2[k, 9] += p011
+                p012 = p01 * dx
+                acc2[k, 10] += p012
+                p022 = p02 * dx
+                acc2[k, 11] += p022
+                p111 = p11 * dy
+                acc2[k, 12] += p111
+                p112 = p11 * dx
+                acc2[k, 13] += p112
+                p122 = p12 * dx
+                acc2[k, 14] += p122
+                p222 = p22 * dx
+                acc2[k, 15] += p222
+                acc2[k, 16] += p000 * dz
+                acc2[k, 17] += p000 * dy
+                acc2[k, 18] += p000 * dx
+                acc2[k, 19] += p001 * dy
+                acc2[k, 20] += p001 * dx
+                acc2[k, 21] += p002 * dx
+                acc2[k, 22] += p011 * dy
+                acc2[k, 23] += p011 * dx
+                acc2[k, 24] += p012 * dx
+                acc2[k, 25] += p022 * dx
+                acc2[k, 26] += p111 * dy
+                acc2[k, 27] += p111 * dx
+                acc2[k, 28] += p112 * dx
+                acc2[k, 29] += p122 * dx
+                acc2[k, 30] += p222 * dx
+            else:
+                p11 = dy * dy
+                acc2[k, 3] += p11
+                p12 = dy * dx
+                acc2[k, 4] += p12
+                p22 = dx * dx
+                acc2[k, 5] += p22
+                p111 = p11 * dy
+                acc2[k, 12] += p111
+                p112 = p11 * dx
+                acc2[k, 13] += p112
+                p122 = p12 * dx
+                acc2[k, 14] += p122
+                p222 = p22 * dx
+                acc2[k, 15] += p222
+                acc2[k, 26] += p111 * dy
+                acc2[k, 27] += p111 * dx
+                acc2[k, 28] += p112 * dx
+                acc2[k, 29] += p122 * dx
+                acc2[k, 30] += p222 * dx
             for c in range(n_channels):
                 dv = np.float64(v[c, i]) - vmean[k, c]
                 d2 = dv * dv
@@ -413,11 +448,10 @@ def _cpu_moments(idx, v, nz, ny, nx, acc1, bbox, acc2, vsum, vmin, vmax, vcen) -
         count = np.maximum(acc1[:, :1], 1.0)
         mean = acc1[:, 1:] / count
         vmean = vsum / count
-        a0 = 1 if nz == 1 else 0  # 2D: no moment involving z
 
         def pass2(t: int) -> tuple[np.ndarray, np.ndarray]:
             a, c = np.zeros_like(acc2), np.zeros_like(vcen)
-            _rows_pass2(idx, v, bounds[t], bounds[t + 1], ny, nx, a0, mean, vmean, _Q2, _Q3, _Q4, a, c)
+            _rows_pass2(idx, v, bounds[t], bounds[t + 1], ny, nx, nz > 1, mean, vmean, a, c)
             return a, c
 
         parts = list(pool.map(pass2, range(threads)))
