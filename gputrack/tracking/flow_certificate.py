@@ -186,7 +186,19 @@ def _relaxed_distances(tail, head, cost, flow, bucket, adj_ptr, adj_slot, adj_to
         if sc[k] < pi[sn[k]]:
             pi[sn[k]] = sc[k]
             pred[sn[k]] = -2 - ss[k]
-    start = np.unique(sn[:ns])
+    # the distinct seeded nodes in increasing order (a mark per node: no compiled sort)
+    seeded = np.zeros(n_nodes, np.bool_)
+    n_start = 0
+    for k in range(ns):
+        if not seeded[sn[k]]:
+            seeded[sn[k]] = True
+            n_start += 1
+    start = np.empty(n_start, np.int64)
+    n_start = 0
+    for x in range(n_nodes):
+        if seeded[x]:
+            start[n_start] = x
+            n_start += 1
     if _fifo_label_correcting(pi, start, bucket, adj_ptr, adj_to, adj_cost, usable, budget, 1e-9, pred) > 0:
         return pi, False, -1  # a negative cycle away from S/T, or too slow to settle
     improving = 0  # arcs back into S/T that close a negative cycle: ends of improving paths

@@ -51,10 +51,16 @@ def _grid(points, h):
 def _cell_side(points, per_cell):
     """Cell side giving about ``per_cell`` points per cell over the bounding box of ``points``."""
     n = points.shape[0]
+    if n == 0:
+        return 1.0
     vol = 1.0
     dim = 0
     for d in range(3):
-        ext = points[:, d].max() - points[:, d].min()
+        mn, mx = points[0, d], points[0, d]
+        for i in range(1, n):
+            mn = min(mn, points[i, d])
+            mx = max(mx, points[i, d])
+        ext = mx - mn
         if ext > 0:
             vol *= ext
             dim += 1
@@ -181,16 +187,24 @@ def _links(pos, off, starts, ends, consecutive, k, max_distance, link_all):
     for f in range(n_pairs):
         if consecutive[f]:
             a0, a1, b0, b1 = starts[f], ends[f], starts[f + 1], ends[f + 1]
-            end = _pair_links(pos[a0:a1] + off[a0:a1], pos[b0:b1], k, r2, link_all, src, dst, cap[f], a0, b0)
+            # loops, not array expressions: numba compiles those (and their error messages) at length
+            moved = np.empty((a1 - a0, 3))
+            for i in range(a1 - a0):
+                for d in range(3):
+                    moved[i, d] = pos[a0 + i, d] + off[a0 + i, d]
+            end = _pair_links(moved, pos[b0:b1], k, r2, link_all, src, dst, cap[f], a0, b0)
             count[f] = end - cap[f]
-    total = count.sum()
+    total = 0
+    for f in range(n_pairs):
+        total += count[f]
     out_src = np.empty(total, np.int64)
     out_dst = np.empty(total, np.int64)
     w = 0
     for f in range(n_pairs):
-        out_src[w:w + count[f]] = src[cap[f]:cap[f] + count[f]]
-        out_dst[w:w + count[f]] = dst[cap[f]:cap[f] + count[f]]
-        w += count[f]
+        for q in range(cap[f], cap[f] + count[f]):
+            out_src[w] = src[q]
+            out_dst[w] = dst[q]
+            w += 1
     return out_src, out_dst
 
 

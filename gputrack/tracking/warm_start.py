@@ -196,12 +196,12 @@ def pair_assignments(
 def _all_pairs(bounds, link_ptr, src, dst, link_cost, app_cost, dis_cost, div, appear, disappear, link,
                second):
     """Every frame pair (links ``link_ptr[f]:link_ptr[f + 1]``, sorted by source)."""
-    ok = np.ones(bounds.size - 2, np.bool_)
+    ok = True
     for f in range(bounds.size - 2):
         if link_ptr[f + 1] > link_ptr[f]:
-            ok[f] = _one_pair(bounds[f], bounds[f + 1], bounds[f + 2], link_ptr[f], link_ptr[f + 1], src, dst,
-                              link_cost, app_cost, dis_cost, div, appear, disappear, link, second)
-    return ok.all()
+            ok &= _one_pair(bounds[f], bounds[f + 1], bounds[f + 2], link_ptr[f], link_ptr[f + 1], src, dst,
+                            link_cost, app_cost, dis_cost, div, appear, disappear, link, second)
+    return ok
 
 
 @numba.njit(cache=True)
