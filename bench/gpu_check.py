@@ -50,12 +50,12 @@ def name_expressions() -> dict[str, tuple[str, ...]]:
     """The template instantiations the Python code launches, per ``kernels/`` file."""
     predict = importlib.import_module("gputrack.forest.predict")
     labeling = importlib.import_module("gputrack.segment.labeling")
-    return {
-        "eigen.cu": (),
+    templates = {
         "forest.cu": tuple(predict._NAME_EXPRESSIONS),
         "objects_ccl.cu": tuple(labeling._NAME_EXPRESSIONS),
-        "regions.cu": (),
     }
+    # every file of kernels/ (files of extern "C" kernels only have no name expressions)
+    return {path.name: templates.get(path.name, ()) for path in sorted(KERNELS.glob("*.cu"))}
 
 
 def kernel_jobs() -> list[tuple[str, str, tuple[str, ...]]]:

@@ -191,8 +191,10 @@ def test_interrupted_folder_batch_resumes(tmp_path, capsys):
                  str(tmp_path / "lab.png"), "--out", str(project), "--features", *FEATURES, "--trees", "10",
                  "-q"]) == 0
     out = tmp_path / "out"
+    # one block per image (the default block size follows free memory): a partial file holds no
+    # finished block until its image is done, so an interrupted image leaves nothing
     argv = ["pixel", "predict", str(folder), "--project", str(project), "--out", str(out), "--device", "cpu",
-            "-q"]
+            "--block-size", "1024", "1024", "-q"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "gputrack", *argv], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)

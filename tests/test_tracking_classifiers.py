@@ -28,11 +28,11 @@ def sim():
 
 @pytest.fixture(scope="module")
 def restricted(sim, tmp_path_factory):
-    from bench.track_classifiers import restrict_ground_truth
+    from gputrack.io.ctc import read_ctc_gt, restrict_ground_truth
 
-    root, _raw, lab, tracks, _tab = sim
-    return restrict_ground_truth(root / "01_GT" / "TRA", tracks, SPLIT, lab.shape[0] - 1,
-                                 tmp_path_factory.mktemp("gt"))
+    root, _raw, lab, _tracks, _tab = sim
+    return restrict_ground_truth(read_ctc_gt(root / "01_GT"), SPLIT, lab.shape[0],
+                                 tmp_path_factory.mktemp("gt") / "01_GT")
 
 
 def test_division_classes_from_man_track(sim):
