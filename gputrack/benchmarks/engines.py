@@ -217,7 +217,7 @@ def ellipses(shape: tuple[int, ...], cell: int, seed: int = 0) -> np.ndarray:
 
     Examples
     --------
-    >>> ellipses((40, 40), 20).sum() > 0
+    >>> int(ellipses((40, 40), 20).sum()) > 0
     True
     """
     rng = np.random.default_rng(seed)

@@ -27,7 +27,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import vigra
+
+vigra = None  # imported by main(): this module also loads where vigra is missing
 
 CPU = []
 
@@ -132,6 +133,9 @@ def objects(job):
 
 
 def main(argv):
+    global vigra
+    import vigra  # noqa: PLC0415
+
     with open(argv[1]) as fh:
         job = json.load(fh)
     result = {"features": features, "forest": forest, "objects": objects}[job["stage"]](job)

@@ -20,7 +20,7 @@ Examples
 >>> X = rng.normal(size=(400, 5)).astype(np.float32)
 >>> y = (X[:, 0] > 0).astype(np.int32)
 >>> trees = grow_trees(X, y, 2, n_trees=3, mtry=2, random_state=0, n_jobs=1)
->>> len(trees), trees[0].left[0] > 0
+>>> len(trees), bool(trees[0].left[0] > 0)
 (3, True)
 """
 
