@@ -54,6 +54,12 @@ SLOTS = {
 
 
 @numba.njit(cache=True)
+def _i(v):  # pragma: no cover - compiled
+    """``v`` as a plain int64: a literal argument would compile a callee once more per value."""
+    return np.int64(v)
+
+
+@numba.njit(cache=True)
 def _short_taps(centre, u1, d1, u2, d2, w, r, sym, dst):  # pragma: no cover - compiled
     """``dst = w_c x_0 + w_1 (x_1 ± x_-1) [+ w_2 (x_2 ± x_-2)]`` for ``r`` = 1 or 2, as the twin.
 
@@ -170,12 +176,12 @@ def _presmooth_rows(img, lo, l0, l1, wy, ry, wx, rx, dst_rows):  # pragma: no co
                 body[k] = row[k]
             _mirror_pad(pad, rx, nx)
         else:
-            _ypass(img, 0, -1, ny, i, wy, ry, 1, acc, pad, rx)
+            _ypass(img, _i(0), _i(-1), ny, i, wy, ry, _i(1), acc, pad, rx)
         if rx == 0:
             for k in range(nx):
                 dst[k] = pad[k]
         else:
-            _xpass(pad, rx, wx, rx, 1, acc, dst)
+            _xpass(pad, rx, wx, rx, _i(1), acc, dst)
 
 
 @numba.njit(cache=True)
@@ -184,8 +190,8 @@ def _tensor_row(pre_q, lo, ny, j, wy, ry, wx, rx, acc, pad, rp, tmp, ring):  # p
     nx = tmp.shape[1]
     for g in range(2):  # d/dy = (y: derivative, x: smoothing), d/dx = (y: smoothing, x: derivative)
         fy, sy, fx, sx = (INNER1, -1, INNER0, 1) if g == 0 else (INNER0, 1, INNER1, -1)
-        _ypass(pre_q, lo, -1, ny, j, wy[fy], ry[fy], sy, acc, pad, rp)
-        _xpass(pad, rp, wx[fx], rx[fx], sx, acc, tmp[g])
+        _ypass(pre_q, lo, _i(-1), ny, j, wy[fy], ry[fy], _i(sy), acc, pad, rp)
+        _xpass(pad, rp, wx[fx], rx[fx], _i(sx), acc, tmp[g])
     gy = tmp[0]
     gx = tmp[1]
     slot = j & (RING - 1)
@@ -208,7 +214,7 @@ def _feature_rows(pre, lo, ny, a, b, y0, x0, wy, ry, wx, rx, ysteps, xsteps, cha
     """
     n_q, _n_rows, nx = pre.shape
     mx = out.shape[1]
-    rp = 0
+    rp = _i(0)
     for q in range(n_q):
         for f in range(6):
             rp = max(rp, rx[q, f])
@@ -226,7 +232,8 @@ def _feature_rows(pre, lo, ny, a, b, y0, x0, wy, ry, wx, rx, ysteps, xsteps, cha
             pq = pre[q]
             for step in ysteps[q]:
                 if step[0] >= 0:
-                    _ypass(pq, lo, -1, ny, i, wy[q, step[0]], ry[q, step[0]], step[1], acc, pads[step[2]], rp)
+                    f = step[0]
+                    _ypass(pq, lo, _i(-1), ny, i, wy[q, f], ry[q, f], step[1], acc, pads[step[2]], rp)
             for step in xsteps[q]:
                 if step[1] >= 0:
                     _xpass(pads[step[0]], rp, wx[q, step[1]], rx[q, step[1]], step[2], acc, res[step[3]])
@@ -236,8 +243,9 @@ def _feature_rows(pre, lo, ny, a, b, y0, x0, wy, ry, wx, rx, ysteps, xsteps, cha
                                 rings[q])
                     next_row[q] += 1
                 for c in range(3):
-                    _ypass(rings[q, c], 0, RING - 1, ny, i, wy[q, OP0], ry[q, OP0], 1, acc, pads[3], rp)
-                    _xpass(pads[3], rp, wx[q, OP0], rx[q, OP0], 1, acc, res[7 + c])
+                    ring = rings[q, c]
+                    _ypass(ring, _i(0), _i(RING - 1), ny, i, wy[q, OP0], ry[q, OP0], _i(1), acc, pads[3], rp)
+                    _xpass(pads[3], rp, wx[q, OP0], rx[q, OP0], _i(1), acc, res[7 + c])
             _combine(chans[q], res[0], res[1], res[2], res[3], res[4], res[5], res[6], res[7], res[8], res[9],
                      x0, mx, o)
 
@@ -432,13 +440,20 @@ def fused_planes(
 
 
 def run_threads(fn, jobs) -> None:
-    """``fn(job)`` for every job, on ``numba.get_num_threads()`` threads (in order when 1)."""
+    """``fn(job)`` for every job, on ``numba.get_num_threads()`` threads (in order when 1).
+
+    The first job runs in the calling thread before the others start, so that a kernel's
+    first-call compilation happens once, on one thread.
+    """
     jobs = list(jobs)
-    n = min(numba.get_num_threads(), len(jobs))
+    if not jobs:
+        return
+    fn(jobs[0])
+    n = min(numba.get_num_threads(), len(jobs) - 1)
     if n <= 1:
-        for job in jobs:
+        for job in jobs[1:]:
             fn(job)
         return
     with ThreadPoolExecutor(n) as pool:
-        for _ in pool.map(fn, jobs):
+        for _ in pool.map(fn, jobs[1:]):
             pass
