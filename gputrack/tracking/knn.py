@@ -171,43 +171,6 @@ def _pair_links(pa, pb, k, r2, link_all, src, dst, w, a0, b0):
     return w
 
 
-@numba.njit(cache=True)
-def _links(pos, off, starts, ends, consecutive, k, max_distance, link_all):
-    n_pairs = consecutive.size
-    cap = np.zeros(n_pairs + 1, np.int64)
-    for f in range(n_pairs):
-        if consecutive[f]:
-            cap[f + 1] = k * (ends[f] - starts[f] + ends[f + 1] - starts[f + 1])
-    for f in range(n_pairs):
-        cap[f + 1] += cap[f]
-    src = np.empty(cap[n_pairs], np.int64)
-    dst = np.empty(cap[n_pairs], np.int64)
-    count = np.zeros(n_pairs, np.int64)
-    r2 = max_distance * max_distance
-    for f in range(n_pairs):
-        if consecutive[f]:
-            a0, a1, b0, b1 = starts[f], ends[f], starts[f + 1], ends[f + 1]
-            # loops, not array expressions: numba compiles those (and their error messages) at length
-            moved = np.empty((a1 - a0, 3))
-            for i in range(a1 - a0):
-                for d in range(3):
-                    moved[i, d] = pos[a0 + i, d] + off[a0 + i, d]
-            end = _pair_links(moved, pos[b0:b1], k, r2, link_all, src, dst, cap[f], a0, b0)
-            count[f] = end - cap[f]
-    total = 0
-    for f in range(n_pairs):
-        total += count[f]
-    out_src = np.empty(total, np.int64)
-    out_dst = np.empty(total, np.int64)
-    w = 0
-    for f in range(n_pairs):
-        for q in range(cap[f], cap[f] + count[f]):
-            out_src[w] = src[q]
-            out_dst[w] = dst[q]
-            w += 1
-    return out_src, out_dst
-
-
 def frame_pair_knn(
     pos: np.ndarray,
     t: np.ndarray,
@@ -258,4 +221,19 @@ def frame_pair_knn(
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     starts = starts.astype(np.int64)
     off = np.zeros_like(pos) if offsets is None else np.ascontiguousarray(offsets, np.float64)
-    return _links(pos, off, starts, ends, consecutive, int(k), float(max_distance), bool(link_all))
+    # the frame pairs from Python, one compiled call each: a compiled loop around them would
+    # compile (and optimise) all of the search once more, for a few microseconds per pair
+    k, r2, link_all = int(k), float(max_distance) * float(max_distance), bool(link_all)
+    size = k * (ends - starts)
+    cap = np.zeros(consecutive.size + 1, np.int64)
+    np.cumsum(np.where(consecutive, size[:-1] + size[1:], 0), out=cap[1:])
+    src = np.empty(cap[-1], np.int64)
+    dst = np.empty(cap[-1], np.int64)
+    kept = []
+    for f in np.flatnonzero(consecutive):
+        a0, a1, b0, b1 = starts[f], ends[f], starts[f + 1], ends[f + 1]
+        end = _pair_links(pos[a0:a1] + off[a0:a1], pos[b0:b1], k, r2, link_all, src, dst, cap[f], a0, b0)
+        kept.append(slice(cap[f], end))
+    if not kept:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate([src[s] for s in kept]), np.concatenate([dst[s] for s in kept])

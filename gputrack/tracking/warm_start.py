@@ -182,26 +182,19 @@ def pair_assignments(
     s, d, lc = (src, dst, link_cost) if order is None else (src[order], dst[order], link_cost[order])
     link_ptr = np.searchsorted(t[s], frames, side="left").astype(np.int64)
     link_ptr = np.append(link_ptr, n_links)
-    ok = _all_pairs(bounds, link_ptr, s, d, np.asarray(lc, np.float64),
-                    np.asarray(appearance_cost, np.float64), np.asarray(disappearance_cost, np.float64), div,
-                    appear, disappear, link, second)
+    lc = np.ascontiguousarray(lc, np.float64)
+    app_cost = np.ascontiguousarray(appearance_cost, np.float64)
+    dis_cost = np.ascontiguousarray(disappearance_cost, np.float64)
+    # the frame pairs from Python: a compiled loop around them would compile the assignment again
+    ok = True
+    for f in np.flatnonzero(link_ptr[1:-1] > link_ptr[:-2]):
+        ok &= _one_pair(bounds[f], bounds[f + 1], bounds[f + 2], link_ptr[f], link_ptr[f + 1], s, d, lc,
+                        app_cost, dis_cost, div, appear, disappear, link, second)
     if not ok:
         raise RuntimeError("pair_assignments: a frame pair has no complete assignment (internal error)")
     if order is not None:
         link[order], second[order] = link.copy(), second.copy()
     return appear, disappear, link, second
-
-
-@numba.njit(cache=True)
-def _all_pairs(bounds, link_ptr, src, dst, link_cost, app_cost, dis_cost, div, appear, disappear, link,
-               second):
-    """Every frame pair (links ``link_ptr[f]:link_ptr[f + 1]``, sorted by source)."""
-    ok = True
-    for f in range(bounds.size - 2):
-        if link_ptr[f + 1] > link_ptr[f]:
-            ok &= _one_pair(bounds[f], bounds[f + 1], bounds[f + 2], link_ptr[f], link_ptr[f + 1], src, dst,
-                            link_cost, app_cost, dis_cost, div, appear, disappear, link, second)
-    return ok
 
 
 @numba.njit(cache=True)
