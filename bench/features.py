@@ -40,7 +40,6 @@ import json
 import os
 import statistics
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +47,7 @@ import scipy.ndimage as ndi
 
 from gputrack import backend
 from gputrack import features as gf
+from gputrack.benchmarks.peers import fastfilters2_features
 
 SCALES = gf.DEFAULT_SCALES
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,22 +67,11 @@ def slide_crop(size: int) -> np.ndarray | None:
     return rgb[:size, :size].astype(np.float32).mean(axis=-1).astype(np.float32)
 
 
-def fastfilters2_features(img: np.ndarray, threads: int) -> list[np.ndarray]:
-    """fastfilters2's 7 channels of each of the 7 scales, the scales over ``threads`` threads."""
-    import fastfilters2  # noqa: PLC0415
-
-    img = np.ascontiguousarray(img, dtype=np.float32)  # (it crashes on images below ~128 px)
-    if threads <= 1:
-        return [fastfilters2.compute_filters(img, s) for s in SCALES]
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(lambda s: fastfilters2.compute_filters(img, s), SCALES))
-
-
 def versus_fastfilters2(img: np.ndarray, threads_list: list[int], repeat: int) -> dict:
     """gputrack (CPU, all 2-D channels) and fastfilters2 timed alternately: medians and ratio."""
     import numba  # noqa: PLC0415
 
-    fastfilters2_features(np.ascontiguousarray(img[:256, :256]), 1)
+    fastfilters2_features(img[:256, :256], SCALES, 1)
     gf.compute(img[:64, :64], "all", device="cpu")  # compilation / cache load outside the timing
     before = numba.get_num_threads()
     result = {}
@@ -96,7 +85,7 @@ def versus_fastfilters2(img: np.ndarray, threads_list: list[int], repeat: int) -
                 ours_s.append(time.perf_counter() - t0)
                 del data
                 t0 = time.perf_counter()
-                peer = fastfilters2_features(img, threads)
+                peer = fastfilters2_features(img, SCALES, threads)
                 peer_s.append(time.perf_counter() - t0)
                 del peer
             ratios = [p / o for o, p in zip(ours_s, peer_s)]

