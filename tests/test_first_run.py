@@ -19,7 +19,7 @@ from gputrack.datasets import synthetic_timelapse, write_synthetic_ctc
 ROOT = Path(__file__).resolve().parents[1]
 
 # every numba compilation of a `gputrack track` run (gputrack's functions and the numba library
-# functions they use) is counted; measured 42 on this version (100 before it was cut)
+# functions they use) is counted: 39 on a CTC folder of 10 x 200 detections (100 before it was cut)
 MAX_COMPILATIONS = 50
 
 _COUNT = """
