@@ -134,11 +134,10 @@ def _one_way(qpts, rpts, k, r2, link_all):
 
 
 @numba.njit(cache=True)
-def _pair_links(pa, pb, k, r2, link_all, src, dst, w, a0, b0):
-    """Write the union of forward and backward links of one frame pair at ``w``, sorted; returns the end."""
-    fwd, fcnt = _one_way(pa, pb, k, r2, link_all)
-    bwd, bcnt = _one_way(pb, pa, k, r2, link_all)
-    na, nb = pa.shape[0], pb.shape[0]
+def _pair_links(fwd, fcnt, bwd, bcnt, src, dst, w, a0, b0):
+    """Write the union of the forward (:func:`_one_way` from frame a) and backward links of one frame
+    pair at ``w``, sorted; returns the end."""
+    na, nb = fwd.shape[0], bwd.shape[0]
     # backward links regrouped by their point in frame a (CSR)
     ptr = np.zeros(na + 1, np.int64)
     for j in range(nb):
@@ -232,7 +231,10 @@ def frame_pair_knn(
     kept = []
     for f in np.flatnonzero(consecutive):
         a0, a1, b0, b1 = starts[f], ends[f], starts[f + 1], ends[f + 1]
-        end = _pair_links(pos[a0:a1] + off[a0:a1], pos[b0:b1], k, r2, link_all, src, dst, cap[f], a0, b0)
+        pa, pb = pos[a0:a1] + off[a0:a1], pos[b0:b1]
+        fwd, fcnt = _one_way(pa, pb, k, r2, link_all)
+        bwd, bcnt = _one_way(pb, pa, k, r2, link_all)
+        end = _pair_links(fwd, fcnt, bwd, bcnt, src, dst, cap[f], a0, b0)
         kept.append(slice(cap[f], end))
     if not kept:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
