@@ -75,7 +75,9 @@ def fastfilters2_features(image: np.ndarray, scales: Sequence[float], threads: i
     """fastfilters2's 7 channels of each scale, the scales spread over ``threads`` threads.
 
     fastfilters2 computes one scale per call on one thread, so ``threads`` calls run at once
-    (it releases the GIL): what ilastik's thread pool does with it.
+    (it releases the GIL): what ilastik's thread pool does with it. Call it once with
+    ``threads=1`` first: fastfilters2's first calls from two threads at once can deadlock while
+    it finishes loading.
     """
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
