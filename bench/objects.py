@@ -28,23 +28,8 @@ import scipy.ndimage as ndi
 import scipy.stats
 
 from gputrack import backend, objects, segment
+from gputrack.benchmarks.engines import ellipses
 from gputrack.io.atomic import atomic_output
-
-
-def ellipses(shape: tuple[int, ...], cell: int, seed: int = 0) -> np.ndarray:
-    """Binary mask with one random ellipse (ellipsoid) per ``cell``-sized grid cell."""
-    rng = np.random.default_rng(seed)
-    grid = tuple(s // cell for s in shape)
-    radii = rng.uniform(0.2, 0.45, size=grid + (len(shape),)) * cell
-    centre = cell / 2 + rng.uniform(-0.05, 0.05, size=grid + (len(shape),)) * cell
-    idx = np.indices(shape, sparse=True)
-    cells = tuple(np.minimum(ix // cell, g - 1) for ix, g in zip(idx, grid))
-    inside = 0.0
-    for a, ix in enumerate(idx):
-        local = ix - cells[a] * cell
-        inside = inside + ((local - centre[(*cells, a)]) / radii[(*cells, a)]) ** 2
-    mask = inside <= 1.0
-    return mask
 
 
 def ours(mask: np.ndarray, raw: np.ndarray, device: str) -> tuple[float, int]:

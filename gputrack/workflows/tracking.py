@@ -14,7 +14,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .. import backend
 from ..errors import InputError
 
 PathLike = str | os.PathLike
@@ -146,28 +145,16 @@ def track_files(
     if labels:
         label_frames = read_frames_of(labels, label_axes)
     elif probabilities:
-        from ..segment import threshold as threshold_image  # noqa: PLC0415
-        from .segmentation import check_finite, check_levels, default_channel  # noqa: PLC0415
+        from .segmentation import check_levels, segment_array  # noqa: PLC0415
 
         check_levels(method, threshold, high_threshold)
         prob, axes = read_sequence(probabilities, axes=probability_axes)
-        check_finite(prob, str(probabilities))
-        if channel is None:
-            channel = default_channel(prob.shape, axes)
-        label_frames = threshold_image(
-            prob,
-            method=method,
-            threshold=threshold,
-            high_threshold=high_threshold,
-        beta=beta,
-            sigma=sigma,
-            channel=channel,
-            min_size=min_size,
-            max_size=max_size,
-            axes=axes,
-            device=device,
+        label_frames, channel = segment_array(
+            prob, axes, what=str(probabilities), method=method, threshold=threshold,
+            high_threshold=high_threshold, beta=beta, sigma=sigma, channel=channel, min_size=min_size,
+            max_size=max_size, device=device,
         )
-        label_frames = as_frames(backend.to_host(label_frames), axes.replace("c", ""), str(probabilities))
+        label_frames = as_frames(label_frames, axes.replace("c", ""), str(probabilities))
     else:
         raise InputError("give --labels (label frames) or --probabilities (with --threshold)")
     raw_frames = read_frames_of(raw, raw_axes) if raw else None
