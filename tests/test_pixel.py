@@ -181,6 +181,27 @@ def test_large_tiff_blocks_crop_and_resume(trained, tmp_path, monkeypatch):
         pexport.classify_file(clf, path, out, device="cpu", quiet=True)
 
 
+@pytest.mark.parametrize("when", ["layout", "first block"])
+def test_ctrl_c_before_any_block_leaves_no_partial_file(trained, tmp_path, monkeypatch, when):
+    """A Ctrl-C while the partial file is laid out, or before its first block: no file stays."""
+    img, _, _, clf = trained
+    out = tmp_path / "p_Probabilities.h5"
+    real = h5py.File.create_dataset if when == "layout" else pixel.classifier.region_features
+
+    def interrupted(*a, **k):
+        if when == "first block" or a[1] == "done":  # the last step of the layout
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    if when == "layout":
+        monkeypatch.setattr(h5py.File, "create_dataset", interrupted)
+    else:
+        monkeypatch.setattr(pixel.classifier, "region_features", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pexport.classify_file(clf, img, out, device="cpu", quiet=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_batch_folder_and_exports(trained, tmp_path):
     img, _, _, clf = trained
     src = tmp_path / "in"

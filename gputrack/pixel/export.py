@@ -241,9 +241,14 @@ def _open_partial(path: Path, fingerprint: str, shape, dtype, chunks, n_blocks) 
         log.info("%s: settings changed or file damaged, starting over", path)
         path.unlink()
     fh = h5py.File(path, "w")
-    fh.attrs["fingerprint"] = fingerprint
-    fh.create_dataset(DATASET, shape=tuple(shape), dtype=dtype, chunks=tuple(chunks))
-    fh.create_dataset("done", shape=(n_blocks,), dtype=np.uint8)
+    try:  # a Ctrl-C while the new file is laid out leaves no file behind
+        fh.attrs["fingerprint"] = fingerprint
+        fh.create_dataset(DATASET, shape=tuple(shape), dtype=dtype, chunks=tuple(chunks))
+        fh.create_dataset("done", shape=(n_blocks,), dtype=np.uint8)
+    except BaseException:
+        fh.close()
+        path.unlink(missing_ok=True)
+        raise
     return fh
 
 
@@ -421,8 +426,8 @@ def classify_file(
     part.parent.mkdir(parents=True, exist_ok=True)
     own_bar = progress is None
     bar = _progress(len(grid), quiet, out.name) if own_bar else progress
-    fh = _open_partial(part, fingerprint, shape, dtype, chunks, len(grid))
     finished = np.zeros(len(grid), bool)
+    fh = _open_partial(part, fingerprint, shape, dtype, chunks, len(grid))
     try:
         ds, done = fh[DATASET], fh["done"]
         finished = done[()].astype(bool)
@@ -440,8 +445,9 @@ def classify_file(
             fh.flush()
             bar.update(1)
     except BaseException:  # an error or Ctrl-C: finished blocks stay for a resume, else nothing stays
+        keep = finished.any() or bool(fh.id.valid and fh["done"][()].any())  # a resumed file counts too
         fh.close()
-        if not finished.any():
+        if not keep:
             part.unlink(missing_ok=True)
         raise
     finally:
