@@ -6,13 +6,16 @@ STAMP  := $(VENV)/.gputrack-installed
 
 .PHONY: demo test test-gpu lint bench clean
 
-# the last line adds cuCIM's CuImage alone (18 MB; its CUDA dependencies serve cucim.skimage only):
-# whole-slide tile reading on the CPU; optional, its tests skip where it cannot be installed
+# cuCIM's CuImage alone (18 MB; its CUDA dependencies serve cucim.skimage only): whole-slide tile
+# reading on the CPU; optional, its tests skip where it cannot be installed. `gputrack compile`
+# then builds the compiled CPU code of every stage into gputrack/_jitcache (about a minute), so
+# that no command compiles on its first run
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test,dev,bench,napari]"
 	$(BIN)/python -m pip install --quiet --no-deps "cucim-cu12>=25.2" || echo "cuCIM not installed: its tests skip"
+	$(BIN)/gputrack compile
 	touch $(STAMP)
 
 demo: $(STAMP)

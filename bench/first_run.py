@@ -1,8 +1,10 @@
 """Benchmark: first run (empty numba cache) against warm runs of ``gputrack demo`` and ``gputrack track``.
 
-A new user's first command compiles every numba function it calls; later runs load them from
-numba's cache. Each case runs as a subprocess with ``NUMBA_CACHE_DIR`` pointing at a fresh empty
-folder (cold), then twice more with that folder (warm). Inside the subprocess a numba event
+Without ``gputrack compile`` a first command compiles every numba function it calls; later runs
+load them from the cache. Each case runs as a subprocess with gputrack's and numba's compile
+caches (``GPUTRACK_JIT_CACHE``, ``NUMBA_CACHE_DIR``) in a fresh empty folder (cold), then twice
+more with that folder (warm). Then a fresh install: ``gputrack compile`` (what ``make`` runs at
+install) into new empty caches, and each case's first run after it. Inside the subprocess a numba event
 listener records every compilation: seconds per function (exclusive of the numba functions it
 compiles on the way), the signatures compiled, cache hits. The cases:
 
@@ -126,9 +128,11 @@ def inner(argv: list[str], report_path: str) -> int:
 
 
 def run_case(args_cli: list[str], cache_dir: Path, tmp: Path, tag: str) -> dict:
-    """One subprocess run of ``gputrack ARGS_CLI`` with ``NUMBA_CACHE_DIR=cache_dir``."""
+    """One subprocess run of ``gputrack ARGS_CLI`` with its compile caches in ``cache_dir``
+    (``GPUTRACK_JIT_CACHE=cache_dir/gputrack``, ``NUMBA_CACHE_DIR=cache_dir/numba``)."""
     report_path = tmp / f"{tag}.json"
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache_dir), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "GPUTRACK_JIT_CACHE": str(cache_dir / "gputrack"),
+           "NUMBA_CACHE_DIR": str(cache_dir / "numba"), "PYTHONPATH": str(ROOT)}
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
@@ -188,12 +192,22 @@ def main(argv: list[str] | None = None) -> dict:
             cases["track"] = lambda i: ["track", "--raw", str(raw_dir), "--labels", str(tra_dir),
                                         "--export", "ctc", "--out", str(tmp / f"RES{i}"), "--quiet"]
         for name, make in cases.items():
-            cache = tmp / f"numba_cache_{name}"
-            cache.mkdir()
+            cache = tmp / f"cache_{name}"
             runs = [run_case(make(i), cache, tmp, f"{name}{i}") for i in range(1 + args.warm)]
             results[name] = summarise(runs)
             print(name, json.dumps({k: v for k, v in results[name].items() if k not in ("cold", "warm",
                                     "cold_top_functions")}), flush=True)
+        # a fresh install: `gputrack compile` (what `make` runs) into empty caches, then each
+        # command's first run
+        installed = tmp / "cache_installed"
+        compiled = run_case(["compile", "--quiet"], installed, tmp, "compile")
+        keys = ("wall_s", "cpu_s", "compilations", "load_avg_before")
+        results["compile"] = {k: compiled.get(k) for k in keys}
+        print("compile", json.dumps(results["compile"]), flush=True)
+        for name, make in cases.items():
+            first = run_case(make("_installed"), installed, tmp, f"{name}_installed")
+            results[name]["after_compile"] = {k: first.get(k) for k in keys}
+            print(name, "after gputrack compile", json.dumps(results[name]["after_compile"]), flush=True)
     report = {
         "cases": results,
         "detections": args.frames * args.objects, "frames": args.frames, "size": args.size,

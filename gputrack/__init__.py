@@ -7,6 +7,10 @@ try:
 except PackageNotFoundError:  # running from a checkout without installing
     __version__ = "0.1.0"
 
+from . import jitcache  # noqa: E402
+
+jitcache.install()  # before any module with compiled functions is imported
+
 from . import backend, errors  # noqa: E402
 
 __all__ = ["__version__", "backend", "errors"]

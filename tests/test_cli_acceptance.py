@@ -116,6 +116,7 @@ CASES: dict[str, list[Case]] = {
                     folder=True)],
     "demo": [Case("demo --out {out} --frames 3 --trees 3", "demo", folder=True)],
     "bench": [Case("bench --stage tracking --size tiny --repeat 1 -q --out {out}", "bench", folder=True)],
+    "compile": [Case("compile --quiet")],
     "ilastik-headless": [Case("ilastik-headless --headless --project={ilp} --output_filename_format={out} "
                               "{ilp_png}", "headless.h5")],
 }

@@ -1,4 +1,4 @@
-"""First run with an empty numba cache: how much ``gputrack track`` compiles, and that it is all cached.
+"""First run: gputrack's compile cache (``gputrack compile``) and what an empty one costs.
 
 Wall time on a shared machine is noise; the number of numba compilations (counted from numba's
 ``numba:compile`` events in the subprocess) is what a change to the compiled code moves.
@@ -42,22 +42,84 @@ json.dump({"rc": rc, "compiled": count.names}, open(sys.argv[1], "w"))
 """
 
 
-def _track(folder: Path, cache: Path, out: Path, report: Path) -> dict:
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)}
-    args = ["track", "--raw", str(folder / "01"), "--labels", str(folder / "01_GT" / "TRA"),
-            "--export", "ctc", "--out", str(out), "--quiet"]
-    proc = subprocess.run([sys.executable, "-c", _COUNT, str(report), *args], env=env,
+def _env(cache: Path) -> dict:
+    """A subprocess environment whose compile caches (gputrack's and numba's) are ``cache``."""
+    return {**os.environ, "GPUTRACK_JIT_CACHE": str(cache / "gputrack"),
+            "NUMBA_CACHE_DIR": str(cache / "numba"), "PYTHONPATH": str(ROOT)}
+
+
+def _gputrack(args: list[str], cache: Path, report: Path) -> dict:
+    proc = subprocess.run([sys.executable, "-c", _COUNT, str(report), *args], env=_env(cache),
                           capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(report.read_text())
+
+
+def _track(folder: Path, cache: Path, out: Path, report: Path) -> dict:
+    args = ["track", "--raw", str(folder / "01"), "--labels", str(folder / "01_GT" / "TRA"),
+            "--export", "ctc", "--out", str(out), "--quiet"]
+    return _gputrack(args, cache, report)
+
+
+_EIG2 = """
+import json, sys
+import numpy as np
+from numba.core import event
+
+names = []
+class Count(event.Listener):
+    def on_start(self, e):
+        names.append(e.data["dispatcher"].py_func.__qualname__)
+    def on_end(self, e):
+        pass
+
+with event.install_listener("numba:compile", Count()):
+    from gputrack.features.eigen import _eig2_cpu
+    a, out0, out1 = np.arange(3.0), np.empty(3), np.empty(3)
+    _eig2_cpu(a, a, a, out0, out1)
+print(json.dumps(names))
+"""
+
+
+def _eig2(env: dict) -> list[str]:
+    proc = subprocess.run([sys.executable, "-c", _EIG2], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
+def test_gputrack_functions_cache_in_gputracks_folder(tmp_path):
+    """gputrack's compiled code goes to GPUTRACK_JIT_CACHE (not NUMBA_CACHE_DIR) and loads from it;
+    ``off`` hands it back to numba's own places."""
+    env = _env(tmp_path)
+    assert _eig2(env) == ["_eig2_cpu"]
+    cached = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.nbi"))
+    assert len(cached) == 1 and cached[0].parent == Path("gputrack/features"), cached  # the package's layout
+    assert _eig2(env) == []  # loaded, not compiled
+    env["GPUTRACK_JIT_CACHE"] = "off"
+    assert _eig2(env) == ["_eig2_cpu"]
+    assert [p.parent.parent for p in tmp_path.rglob("*.nbi") if "numba" in p.parts] == [tmp_path / "numba"]
+    assert _eig2(env) == []
+
+
+@pytest.mark.slow
+def test_gputrack_compile_covers_demo_and_track(tmp_path):
+    """After ``gputrack compile`` a demo and a track on a CTC folder compile nothing."""
+    done = _gputrack(["compile", "--quiet"], tmp_path / "cache", tmp_path / "compile.json")
+    assert done["rc"] == 0 and len(done["compiled"]) > 100
+    demo = _gputrack(["demo", "--out", str(tmp_path / "demo"), "--frames", "12", "--quiet"],
+                     tmp_path / "cache", tmp_path / "demo.json")
+    assert demo["rc"] == 0 and demo["compiled"] == []
+    data = synthetic_timelapse(n_frames=6, shape=(128, 112), n_cells=10, seed=3)
+    write_synthetic_ctc(tmp_path / "data", data)
+    track = _track(tmp_path / "data", tmp_path / "cache", tmp_path / "res", tmp_path / "track.json")
+    assert track["rc"] == 0 and track["compiled"] == []
 
 
 @pytest.mark.slow
 def test_track_first_run_compilations(tmp_path):
     data = synthetic_timelapse(n_frames=6, shape=(96, 96), n_cells=8, seed=1)
     write_synthetic_ctc(tmp_path / "data", data)
-    cache = tmp_path / "numba_cache"
-    cache.mkdir()
+    cache = tmp_path / "caches"
     cold = _track(tmp_path / "data", cache, tmp_path / "res1", tmp_path / "cold.json")
     assert cold["rc"] == 0
     compiled = cold["compiled"]

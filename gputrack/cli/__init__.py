@@ -34,7 +34,7 @@ log = logging.getLogger("gputrack")
 
 #: Subcommand modules of this package, in the order ``gputrack --help`` lists them.
 COMMANDS = ("info", "synth", "ilp_info", "pixel", "segment", "objects", "track", "learn", "annotate",
-            "export", "render", "demo", "ilastik_headless", "bench")
+            "export", "render", "demo", "ilastik_headless", "bench", "compile")
 
 
 def build_parser() -> argparse.ArgumentParser:
