@@ -136,3 +136,13 @@ def test_track_first_run_compilations(tmp_path):
     for name in first:
         if name.endswith(".tif") or name.endswith(".txt"):
             assert (tmp_path / "res1" / name).read_bytes() == (tmp_path / "res2" / name).read_bytes()
+
+
+def test_flow_tracking_does_not_import_or_tools(tmp_path):
+    # OR-Tools' MathOpt costs about 0.35 s to import: only the ILP solver loads it
+    code = ("import sys; import gputrack.tracking, gputrack.workflows.tracking, gputrack.cli.track; "
+            "print('ortools' in sys.modules); from gputrack.tracking import solve_ilp; "
+            "print('ortools.math_opt' in sys.modules, callable(solve_ilp))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True).stdout.split()
+    assert out == ["False", "True", "True"]

@@ -96,3 +96,33 @@ def test_label_path_refused_with_resolved_mergers(tmp_path, result):
     with pytest.raises(InputError, match="merger"):
         save_result(tmp_path / "r.h5", result, label_path=tmp_path)
     assert not (tmp_path / "r.h5").exists()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.int64])
+@pytest.mark.parametrize("shape", [(4, 37, 53), (3, 5, 17, 11)])
+def test_label_frames_chunks_read_back_through_hdf5s_filters(tmp_path, dtype, shape):
+    # the frames are compressed here (shuffle + zlib), written as raw chunks: HDF5's own gzip and
+    # shuffle filters must read them back, and the chunks equal those h5py itself writes
+    from gputrack.tracking.result import _write_gzip_frames
+
+    rng = np.random.default_rng(3)
+    high = 200 if dtype == np.uint8 else 300
+    frames = [rng.integers(0, high, shape[1:]).astype(dtype) for _ in range(shape[0])]
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        kw = dict(shape=shape, dtype=dtype, compression="gzip", compression_opts=1, shuffle=True,
+                  chunks=(1, *shape[1:]))
+        ours = f.create_dataset("ours", **kw)
+        _write_gzip_frames(ours, frames)
+        theirs = f.create_dataset("theirs", **kw)
+        for k, fr in enumerate(frames):
+            theirs[k] = fr
+    with h5py.File(tmp_path / "a.h5") as f:
+        np.testing.assert_array_equal(f["ours"][()], np.stack(frames))
+        tail = (0,) * (len(shape) - 1)
+        for k in range(shape[0]):
+            assert f["ours"].id.read_direct_chunk((k, *tail)) == f["theirs"].id.read_direct_chunk((k, *tail))
+    with h5py.File(tmp_path / "b.h5", "w") as f:
+        ds = f.create_dataset("x", shape=(2, 4, 4), dtype=np.uint16, compression="gzip", compression_opts=1,
+                              shuffle=True, chunks=(1, 4, 4))
+        with pytest.raises(InputError, match="one shape"):
+            _write_gzip_frames(ds, [np.zeros((4, 4), np.uint16), np.zeros((4, 5), np.uint16)])

@@ -5,7 +5,6 @@ from .division_prior import geometric_division_probability
 from .energies import Energies, compute_energies, convexify
 from .flow import solve_flow
 from .graph import HypothesesGraph, build_graph
-from .ilp import solve_ilp
 from .lineage import lineages, relabel, to_ctc, track_table, write_ctc_result
 from .mergers import resolve_mergers, split_object
 from .params import TrackingParameters, animal_parameters
@@ -50,3 +49,12 @@ __all__ = [
     "random_walk_detections",
     "track",
 ]
+
+
+def __getattr__(name: str):
+    # solve_ilp imports OR-Tools' MathOpt (about 0.35 s): only when it is asked for
+    if name == "solve_ilp":
+        from .ilp import solve_ilp  # noqa: PLC0415
+
+        return solve_ilp
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

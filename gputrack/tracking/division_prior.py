@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -11,6 +12,21 @@ from .params import TrackingParameters
 SIZE_FLOOR = 0.4
 """Share of the angle cue kept when the size cues say "no division" (see
 :func:`geometric_division_probability`)."""
+
+
+@numba.njit(cache=True)
+def _two_nearest(src, dst, d, n):  # pragma: no cover - compiled
+    """Per node its nearest and second-nearest successor (-1 if none); ties to the earlier link."""
+    best = np.full((n, 2), -1, np.int64)
+    bd = np.full((n, 2), np.inf)
+    for e in range(src.size):
+        s = src[e]
+        if best[s, 0] < 0 or d[e] < bd[s, 0]:
+            best[s, 1], bd[s, 1] = best[s, 0], bd[s, 0]
+            best[s, 0], bd[s, 0] = dst[e], d[e]
+        elif best[s, 1] < 0 or d[e] < bd[s, 1]:
+            best[s, 1], bd[s, 1] = dst[e], d[e]
+    return best
 
 
 def geometric_division_probability(
@@ -79,12 +95,10 @@ def geometric_division_probability(
         return prob
     pos = graph.positions
     d = graph.distance
-    order = np.lexsort((d, graph.src))
-    src, dst = graph.src[order], graph.dst[order]
-    first = np.searchsorted(src, np.arange(n), side="left")
-    count = np.bincount(src, minlength=n)
-    mothers = np.flatnonzero(count >= 2)
-    c1, c2 = dst[first[mothers]], dst[first[mothers] + 1]
+    best = _two_nearest(np.asarray(graph.src, np.int64), np.asarray(graph.dst, np.int64),
+                        np.asarray(d, np.float64), n)
+    mothers = np.flatnonzero(best[:, 1] >= 0)
+    c1, c2 = best[mothers, 0], best[mothers, 1]
     centre = pos[mothers] if offsets is None else pos[mothers] + np.asarray(offsets, np.float64)[mothers]
     v1, v2 = pos[c1] - centre, pos[c2] - centre
     n1, n2 = np.linalg.norm(v1, axis=1), np.linalg.norm(v2, axis=1)

@@ -26,11 +26,12 @@ from . import mergers as _mergers
 from .detections import check_detections, detections_from_labels
 from .division_prior import geometric_division_probability
 from .estimate import estimate_parameters
+from .graph import build_graph
 from .lineage import lineages
 from .motion import neighbourhood_offsets, relative_energy
 from .params import TrackingParameters
 from .result import TrackingResult
-from .track import track
+from .track import solve_graph
 
 
 def _as_frames(frames, what: str) -> list[np.ndarray]:
@@ -210,7 +211,7 @@ def track_labels(
         det["div_prob"] = pdiv.reshape(len(det), -1)[:, -1]
     geometric = (division_probabilities is None and params.with_divisions
                  and params.division_probability is None)
-    if geometric:
+    if geometric and frames_per_split:
         det["div_prob"] = geometric_division_probability(det, params=params)
     det = check_detections(det)
     t0 = time.perf_counter()
@@ -220,7 +221,7 @@ def track_labels(
         sol = track_split(det, params, frames_per_split=frames_per_split, n_jobs=n_jobs, solver=solver,
                           timeout=timeout, executor=executor)
     else:
-        sol = track(det, params, solver=solver, timeout=timeout)
+        sol = _solve(det, params, solver, timeout, geometric)
         if motion != "none":
             sol, estimated["motion"] = _with_drift(sol, det, params, solver, timeout, geometric,
                                                    force=motion == "drift")
@@ -238,6 +239,15 @@ def track_labels(
     return result
 
 
+def _solve(det, params, solver, timeout, geometric, offsets=None):
+    """:func:`track`, with the geometric division prior (when ``geometric``) from the same graph."""
+    graph = build_graph(det, params, offsets=offsets)
+    if geometric:
+        graph.detections["div_prob"] = geometric_division_probability(
+            graph.detections, graph, params, offsets=offsets)
+    return solve_graph(graph, params, solver=solver, timeout=timeout)
+
+
 def _with_drift(sol, det, params, solver, timeout, geometric, *, force=False, rounds=3):
     """Re-solve with neighbourhood drift offsets while that lowers the energy (or once, forced)."""
     best, best_e, used = sol, relative_energy(sol), "none"
@@ -245,10 +255,7 @@ def _with_drift(sol, det, params, solver, timeout, geometric, *, force=False, ro
         off = neighbourhood_offsets(best)
         if not np.any(off):
             break
-        d = det.copy()
-        if geometric:
-            d["div_prob"] = geometric_division_probability(d, params=params, offsets=off)
-        trial = track(d, params, solver=solver, timeout=timeout, offsets=off)
+        trial = _solve(det, params, solver, timeout, geometric, off)
         e = relative_energy(trial)
         if not (force and used == "none") and e >= best_e - 1e-9 * max(1.0, abs(best_e)):
             break

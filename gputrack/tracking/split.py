@@ -35,7 +35,6 @@ from ..errors import InputError
 from .energies import Energies, compute_energies
 from .flow import solve_flow
 from .graph import HypothesesGraph, build_graph
-from .ilp import solve_ilp
 from .params import TrackingParameters
 from .solution import Solution, total_energy
 
@@ -75,6 +74,8 @@ def _solve(graph: HypothesesGraph, energies: Energies, solver: str, timeout: flo
     if solver == "flow":
         return solve_flow(graph, energies, time_limit=timeout)
     if solver == "ilp":
+        from .ilp import solve_ilp  # noqa: PLC0415  (imports OR-Tools' MathOpt)
+
         return solve_ilp(graph, energies, timeout=timeout)
     raise InputError(f"solver must be 'flow' or 'ilp', got {solver!r}")
 
