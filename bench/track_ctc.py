@@ -67,6 +67,7 @@ def timed_stages() -> dict[str, float]:
     """Wrap the stage functions the CLI calls so that their seconds add up in the returned dict."""
     import gputrack.export.formats as formats
     import gputrack.io.sequence as sequence
+    import gputrack.tracking.ilp as ilp
     import gputrack.tracking.pipeline as pipeline
     import gputrack.tracking.result as result
 
@@ -74,8 +75,9 @@ def timed_stages() -> dict[str, float]:
 
     times: dict[str, float] = {}
     targets = [(sequence, "read_sequence", "read"), (pipeline, "detections_from_labels", "detections"),
+               (pipeline, "build_graph", "graph"), (pipeline, "geometric_division_probability", "graph"),
                (track, "build_graph", "graph"), (track, "compute_energies", "graph"),
-               (track, "solve_flow", "solve"), (track, "solve_ilp", "solve"),
+               (track, "solve_flow", "solve"), (ilp, "solve_ilp", "solve"),
                (formats, "export_many", "export"),
                (result, "save_result", "export")]
     for module, name, stage in targets:

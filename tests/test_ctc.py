@@ -292,3 +292,36 @@ def test_track_file_tabs_and_blank_lines(tmp_path):
     assert read_tracks(path).shape == (0, 4)
     with pytest.raises(MissingInputError):
         read_tracks(tmp_path / "nope.txt")
+
+
+def test_check_tracks_array_verdict_agrees_with_the_line_by_line_check(monkeypatch):
+    # the array test that lets consistent pairs skip the per-label loops must say "consistent"
+    # exactly when the loops find nothing, on valid pairs and on every kind of corruption
+    from gputrack.io import ctc
+
+    rng = np.random.default_rng(7)
+    masks = np.zeros((6, 12, 12), np.uint16)
+    masks[0:3, 1, 1] = 1
+    masks[3:6, 1, 2], masks[3:5, 5, 5] = 2, 3
+    masks[1:6, 8, 8] = 4
+    good = np.array([[1, 0, 2, 0], [2, 3, 5, 1], [3, 3, 4, 1], [4, 1, 5, 0]])
+    cases = [good, good[:3], good[[0, 0, 1, 2, 3]], np.zeros((0, 4), int)]
+    for _ in range(200):
+        bad = good.copy()
+        r, c = rng.integers(0, 4), rng.integers(0, 4)
+        bad[r, c] += rng.choice([-2, -1, 1, 2, 5])
+        cases.append(bad)
+    holes = masks.copy()
+    holes[2, 8, 8] = 0
+    verdicts = []
+    for m in (masks, holes, masks[:, :, :4]):
+        for table in cases:
+            fast = ctc._tracks_consistent(ctc._labels_per_frame(m), ctc._as_tracks(table), 0)
+            with monkeypatch.context() as mp:
+                mp.setattr(ctc, "_tracks_consistent", lambda *a: False)
+                lines = ctc.check_tracks(m, table)
+            unique = len(set(table[:, 0].tolist())) == len(table)
+            # a table listing a track twice is left to the loops (they may accept it)
+            assert fast == (lines == []) if unique else not fast, (table.tolist(), lines)
+            verdicts.append(fast)
+    assert any(verdicts) and not all(verdicts)

@@ -60,13 +60,13 @@ def test_demo_on_gpu_moves_pixels_to_the_host_only_to_write_them(emulated_cupy, 
 
     cp = emulated_cupy
     marks = {}
-    solve = pipeline.track
+    solve = pipeline.solve_graph
 
     def track_marked(*args, **kwargs):  # where the detections are done and the solver starts
         marks["solve"] = len(cp.transfers.events)
         return solve(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "track", track_marked)
+    monkeypatch.setattr(pipeline, "solve_graph", track_marked)
     shape, frames = (64, 64), 3
     cpu = run_demo(tmp_path / "cpu", frames=frames, shape=shape, trees=5, min_size=10, device="cpu")
     cp.transfers.reset()

@@ -456,11 +456,13 @@ def _labels_per_frame(masks: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarr
         frame = np.asarray(masks[t])
         if frame.dtype.kind not in "iu":
             raise InputError(f"masks: frame {t} has dtype {frame.dtype}; expected integer labels")
-        if frame.size and frame.min() < 0:
+        if frame.dtype.kind == "i" and frame.size and frame.min() < 0:
             raise InputError(f"masks: frame {t} has negative label {int(frame.min())}")
-        counts = np.bincount(frame.ravel().astype(np.int64, copy=False)) if frame.size else np.zeros(1)
-        labels = np.flatnonzero(counts)
-        present.append(labels[labels > 0])
+        # the foreground first (label images are mostly background), then a flag per label
+        fg = frame[frame > 0]
+        flag = np.zeros(int(fg.max()) + 1 if fg.size else 1, bool)
+        flag[fg] = True
+        present.append(np.flatnonzero(flag))
     return present
 
 
@@ -517,6 +519,31 @@ def tracks_from_masks(
     return _as_tracks(np.array(rows, dtype=np.int64).reshape(-1, 4))
 
 
+def _tracks_consistent(present: list[np.ndarray], table: pd.DataFrame, first_frame: int) -> bool:
+    """Whether :func:`check_tracks` finds nothing, decided on arrays (the messages need loops)."""
+    labels = np.concatenate(present) if present else np.zeros(0, np.int64)
+    frames = np.repeat(np.arange(len(present)) + first_frame, [p.size for p in present])
+    label, begin, end, parent = (table[c].to_numpy(np.int64) for c in ("label", "begin", "end", "parent"))
+    if np.unique(label).size != label.size or np.any(end < begin):
+        return False
+    order = np.argsort(label, kind="stable")
+    label, begin, end, parent = label[order], begin[order], end[order], parent[order]
+    row = np.searchsorted(label, labels)
+    if np.any(row >= label.size) or np.any(label[np.minimum(row, label.size - 1)] != labels):
+        return False  # a label of the masks without a track
+    if np.any((frames < begin[row]) | (frames > end[row])):
+        return False  # present outside [begin, end]
+    # each label appears at most once per frame, so inside [begin, end] every frame is seen
+    # exactly when the count is the length of the range
+    if np.any(np.bincount(row, minlength=label.size) != end - begin + 1):
+        return False
+    has = parent != 0
+    prow = np.searchsorted(label, parent[has])
+    if np.any(prow >= label.size) or np.any(label[np.minimum(prow, label.size - 1)] != parent[has]):
+        return False
+    return not np.any(end[prow] >= begin[has])
+
+
 def check_tracks(
     masks: Sequence[np.ndarray] | np.ndarray, tracks: pd.DataFrame | np.ndarray, *, first_frame: int = 0
 ) -> list[str]:
@@ -538,9 +565,12 @@ def check_tracks(
     ['track 1: absent from frame(s) 1 inside [0, 2]']
     """
     table = _as_tracks(tracks)
+    present = _labels_per_frame(masks)
+    if _tracks_consistent(present, table, first_frame):
+        return []
     problems: list[str] = []
     frames_of: dict[int, list[int]] = {}
-    for t, labels in enumerate(_labels_per_frame(masks)):
+    for t, labels in enumerate(present):
         for label in labels.tolist():
             frames_of.setdefault(label, []).append(t + first_frame)
     known = set(table["label"].tolist())

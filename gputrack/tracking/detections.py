@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -53,37 +55,40 @@ def detections_from_labels(
     scales = tuple(float(s) for s in scales)
     if len(scales) != 3:
         raise InputError(f"scales: expected 3 values (z, y, x), got {len(scales)}")
-    cols: dict[str, list] = {k: [] for k in ("t", "label", "z", "y", "x", "size")}
-    shape = None
-    for i, frame in enumerate(frames):
-        xp = backend.namespace_of(frame)
-        lab = xp.asarray(frame)
-        if lab.ndim == 2:
-            lab = lab[None]
-        if lab.ndim != 3:
-            raise InputError(f"label frame {i}: expected a 2D or 3D label image, got shape {lab.shape}")
-        if not np.issubdtype(lab.dtype, np.integer):
-            raise InputError(f"label frame {i}: expected integer labels, got dtype {lab.dtype}")
-        if shape is None:
-            shape = lab.shape
-        elif lab.shape != shape:
-            raise InputError(f"label frame {i}: shape {lab.shape} differs from the first frame's {shape}")
+    shape = _frame_shape(frames[0], 0)
+
+    def rows(i: int):
+        xp = backend.namespace_of(frames[i])
+        lab = xp.asarray(frames[i])
+        own = _frame_shape(lab, i)
+        if own != shape:
+            raise InputError(f"label frame {i}: shape {own} differs from the first frame's {shape}")
         flat = lab.ravel()
         nz = xp.flatnonzero(flat)
         if nz.size == 0:
-            continue
+            return None
         ids = flat[nz].astype(xp.int64)
         if int(ids.min()) < 0:
             raise InputError(f"label frame {i}: negative labels")
         uniq, inv = xp.unique(ids, return_inverse=True)
         inv = inv.ravel()
         counts = xp.bincount(inv).astype(xp.float64)
-        zyx = xp.unravel_index(nz, lab.shape)
-        cols["t"].append(np.full(int(uniq.size), start + i, np.int64))
-        cols["label"].append(backend.to_host(uniq))
-        for name, coord in zip(COORDS, zyx):
-            cols[name].append(backend.to_host(xp.bincount(inv, weights=coord.astype(xp.float64)) / counts))
-        cols["size"].append(backend.to_host(counts).astype(np.int64))
+        zyx = xp.unravel_index(nz, shape)
+        centres = [backend.to_host(xp.bincount(inv, weights=c.astype(xp.float64)) / counts) for c in zyx]
+        return (np.full(int(uniq.size), start + i, np.int64), backend.to_host(uniq), *centres,
+                backend.to_host(counts).astype(np.int64))
+
+    on_host = all(isinstance(f, np.ndarray) for f in frames)
+    if on_host and len(frames) > 1:  # numpy's scans and sorts release the GIL: frames on every core
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            per_frame = list(pool.map(rows, range(len(frames))))
+    else:
+        per_frame = [rows(i) for i in range(len(frames))]
+    cols: dict[str, list] = {k: [] for k in ("t", "label", "z", "y", "x", "size")}
+    for r in per_frame:
+        if r is not None:
+            for name, values in zip(cols, r):
+                cols[name].append(values)
     data = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in cols.items()}
     df = pd.DataFrame(data)
     df["t"] = df["t"].astype(np.int64)
@@ -93,6 +98,18 @@ def detections_from_labels(
     df.attrs["scales"] = scales
     df.attrs["frames"] = (start, start + len(frames) - 1)
     return df
+
+
+def _frame_shape(frame, i: int) -> tuple[int, int, int]:
+    """``(z, y, x)`` of one label frame (2-D frames as one plane), checked for dims and dtype."""
+    shape = tuple(int(n) for n in frame.shape)
+    if len(shape) == 2:
+        shape = (1, *shape)
+    if len(shape) != 3:
+        raise InputError(f"label frame {i}: expected a 2D or 3D label image, got shape {tuple(frame.shape)}")
+    if not np.issubdtype(frame.dtype, np.integer):
+        raise InputError(f"label frame {i}: expected integer labels, got dtype {frame.dtype}")
+    return shape
 
 
 def count_columns(detections: pd.DataFrame) -> list[str]:

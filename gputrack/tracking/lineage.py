@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -157,9 +158,9 @@ def relabel(
     if start is None:
         start = int(solution.graph.detections.attrs.get("frames", (0, 0))[0])
     by_t = {t: grp for t, grp in lin.groupby("t")}
-    out = []
-    for k, frame in enumerate(label_frames):
-        lab = np.asarray(frame)
+
+    def one(k: int) -> np.ndarray:
+        lab = np.asarray(label_frames[k])
         lut = np.zeros(int(lab.max()) + 1 if lab.size else 1, dtype)
         grp = by_t.get(start + k)
         if grp is not None:
@@ -167,8 +168,11 @@ def relabel(
             ids = grp[col].to_numpy()
             ok = (labels >= 0) & (labels < lut.size)
             lut[labels[ok]] = np.where(ids[ok] >= 0, ids[ok], false_detection)
-        out.append(lut[np.clip(lab, 0, None)])
-    return out
+        # np.take releases the GIL: frames relabel on every core
+        return np.take(lut, lab if lab.dtype.kind == "u" else np.clip(lab, 0, None))
+
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        return list(pool.map(one, range(len(label_frames))))
 
 
 def to_ctc(
