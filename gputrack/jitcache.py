@@ -38,6 +38,26 @@ def cache_root() -> Path | None:
     return Path(setting).expanduser().resolve() if setting else PACKAGE / "_jitcache"
 
 
+def first_run() -> bool:
+    """True once on an install whose cache holds nothing yet (before ``gputrack compile``).
+
+    The first call that finds the cache empty leaves a mark in it, so the answer is True at
+    most once per cache folder.
+
+    >>> isinstance(first_run(), bool)
+    True
+    """
+    root = cache_root()
+    if root is None or any(root.glob("*/*.nbi")) or (root / ".first-run").exists():
+        return False
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / ".first-run").touch()
+    except OSError:  # read-only install: numba's places hold the cache, no hint
+        return False
+    return True
+
+
 class PackageCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
     """numba cache locator for functions defined in gputrack's own source files.
 

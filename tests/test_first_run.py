@@ -146,3 +146,22 @@ def test_flow_tracking_does_not_import_or_tools(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True).stdout.split()
     assert out == ["False", "True", "True"]
+
+
+def test_first_command_on_an_empty_cache_says_why_it_is_slow_once(tmp_path):
+    env = {**os.environ, "GPUTRACK_JIT_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+
+    def synth(k: int) -> str:
+        cmd = [sys.executable, "-m", "gputrack", "synth", "--frames", "2", "--out", str(tmp_path / f"s{k}")]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stderr
+
+    assert "gputrack compile" in synth(0)
+    assert "first run" not in synth(1)
+    # a built cache (an entry of numba's index) gives no hint either
+    (tmp_path / "cache").mkdir(exist_ok=True)
+    (tmp_path / "cache" / ".first-run").unlink()
+    (tmp_path / "cache" / "tracking").mkdir()
+    (tmp_path / "cache" / "tracking" / "flow.solve-1.py311.nbi").write_bytes(b"")
+    assert "first run" not in synth(2)

@@ -178,6 +178,16 @@ def _os_error(err: OSError) -> str:
     return f"{where}: {reason}" if where else reason
 
 
+def _first_run_hint(command: argparse.ArgumentParser) -> None:
+    """On an install whose compile cache is still empty, say once why this run is slow."""
+    from .. import jitcache  # noqa: PLC0415
+
+    name = command.prog.split()[-1]
+    if name not in ("compile", "info", "ilp-info", "gputrack") and jitcache.first_run():
+        log.warning("first run here: numba compiles this command's CPU code (up to a minute; "
+                    "'gputrack compile' builds it for every command once)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gputrack`` command; returns the exit status."""
     parser = build_parser()
@@ -193,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = next((leaf for leaf in _leaf_parsers(parser) if leaf._defaults.get("func") is func), parser)
     try:
         preflight(args, command)
+        _first_run_hint(command)
         return int(func(args) or 0)
     except GputrackError as err:
         print(f"gputrack: error: {one_line(cli_wording(str(err), command))}", file=sys.stderr)
