@@ -75,7 +75,7 @@ def fused_planes_gpu(
     out: Any,
     crop: Sequence[slice],
     *,
-    tile: tuple[int, int] = TILE,
+    tile: tuple[int, int] | None = None,
 ) -> None:
     """2-D features of every ``(t, z, c)`` plane for the scale columns ``scales``, into ``out``.
 
@@ -95,7 +95,7 @@ def fused_planes_gpu(
     crop
         Slices ``(t, z, y, x)`` of ``image`` (with start and stop) that ``out`` holds.
     tile
-        Output pixels ``(rows, columns)`` per block.
+        Output pixels ``(rows, columns)`` per block (default :data:`TILE`).
     """
     cp = backend.array_module("gpu")
     nt, nz, ny, nx, nc = image.shape
@@ -109,14 +109,14 @@ def fused_planes_gpu(
     feat_k = backend.load_kernel(SOURCE, "features2d", options=OPTIONS)
     (wpy, rpy), (wpx, rpx), (wy, ry), (wx, rx) = _fused._tables(scales, spacing_yx)
     halos = [(halo(ry[q]), halo(rx[q])) for q in range(len(scales))]
-    ty, tx = (int(v) for v in tile)
+    ty, tx = (int(v) for v in (TILE if tile is None else tile))
     i32 = np.int32
     pre = None
     for q in range(len(scales)):
         hy, hx = halos[q]
         n_shared = shared_floats((ty, tx), hy, hx) * 4
         if n_shared > MAX_SHARED:
-            raise ValueError(f"tile {tile}: {n_shared} bytes of shared memory, more than {MAX_SHARED}")
+            raise ValueError(f"tile {(ty, tx)}: {n_shared} bytes of shared memory, more than {MAX_SHARED}")
         r0, r1 = _expand(cy, hy, ny)
         c0, c1 = _expand(cx, hx, nx)
         ph, pw = r1 - r0, c1 - c0
