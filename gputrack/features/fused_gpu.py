@@ -25,6 +25,7 @@ from .. import backend
 from . import fused as _fused
 
 SOURCE = "features2d.cu"
+KERNELS = ("presmooth2d", "features2d")
 OPTIONS = ("-std=c++17", "--fmad=false")
 """NVRTC options: no contracted multiply-adds (they would round differently from the CPU)."""
 TILE = (16, 16)
@@ -76,13 +77,14 @@ def fused_planes_gpu(
     crop: Sequence[slice],
     *,
     tile: tuple[int, int] | None = None,
+    kernels: tuple[Any, Any] | None = None,
 ) -> None:
     """2-D features of every ``(t, z, c)`` plane for the scale columns ``scales``, into ``out``.
 
     Parameters
     ----------
     image
-        C-contiguous float32 cupy array ``(t, z, y, x, c)``.
+        C-contiguous float32 array ``(t, z, y, x, c)`` (cupy; numpy with host ``kernels``).
     scales
         Scale columns, each computed in 2D (:func:`.fused.supported` must hold).
     chans
@@ -91,13 +93,16 @@ def fused_planes_gpu(
     spacing_yx
         Pixel size along y and x (sigmas divided by it).
     out
-        C-contiguous float32 cupy array ``(mt, mz, my, mx, n_channels)``: the crop.
+        C-contiguous float32 array ``(mt, mz, my, mx, n_channels)`` of ``image``'s kind: the crop.
     crop
         Slices ``(t, z, y, x)`` of ``image`` (with start and stop) that ``out`` holds.
     tile
         Output pixels ``(rows, columns)`` per block (default :data:`TILE`).
+    kernels
+        ``(presmooth2d, features2d)`` to launch (default: :data:`SOURCE`'s through
+        :func:`~gputrack.backend.load_kernel`; tests pass the host emulation's).
     """
-    cp = backend.array_module("gpu")
+    cp = backend.namespace_of(image)
     nt, nz, ny, nx, nc = image.shape
     ct, cz, cy, cx = crop
     my, mx, n_out = out.shape[2:]
@@ -105,8 +110,9 @@ def fused_planes_gpu(
         return
     if image.dtype != np.float32 or not image.flags.c_contiguous or not out.flags.c_contiguous:
         raise ValueError("image and out: expected C-contiguous float32 arrays")
-    pre_k = backend.load_kernel(SOURCE, "presmooth2d", options=OPTIONS)
-    feat_k = backend.load_kernel(SOURCE, "features2d", options=OPTIONS)
+    if kernels is None:
+        kernels = tuple(backend.load_kernel(SOURCE, name, options=OPTIONS) for name in KERNELS)
+    pre_k, feat_k = kernels
     (wpy, rpy), (wpx, rpx), (wy, ry), (wx, rx) = _fused._tables(scales, spacing_yx)
     halos = [(halo(ry[q]), halo(rx[q])) for q in range(len(scales))]
     ty, tx = (int(v) for v in (TILE if tile is None else tile))
