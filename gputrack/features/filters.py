@@ -329,7 +329,7 @@ def gpu_stack(image, selection, layout, sp, out, crop, fused: bool = True) -> No
     (``fused=True``); the others (and all with ``fused=False``) through whole-image
     separable passes, each channel written into a channels-first view of ``out``.
     """
-    nt, nz, ny, nx, nc = image.shape
+    nz, nc = image.shape[1], image.shape[4]
     ct, cz, cy, cx = crop
     done: set[float] = set()
     if fused:
