@@ -58,6 +58,12 @@ def name_expressions() -> dict[str, tuple[str, ...]]:
     return {path.name: templates.get(path.name, ()) for path in sorted(KERNELS.glob("*.cu"))}
 
 
+def kernel_options() -> dict[str, tuple[str, ...]]:
+    """NVRTC options of the ``kernels/`` files the code does not load with the default ones."""
+    fused_gpu = importlib.import_module("gputrack.features.fused_gpu")
+    return {fused_gpu.SOURCE: tuple(fused_gpu.OPTIONS)}
+
+
 def kernel_jobs() -> list[tuple[str, str, tuple[str, ...]]]:
     """Every kernel the code can launch: ``(file, name, name_expressions)``."""
     jobs = []
@@ -189,7 +195,7 @@ def default_steps(out: Path) -> list[Step]:
                 "--worker",
                 "tiny",
                 "--kernels",
-                "forest,ccl",
+                "forest,ccl,features",
             ],
             60,
             summarize_sanitizer,
@@ -208,7 +214,7 @@ def default_steps(out: Path) -> list[Step]:
                 "--worker",
                 "tiny",
                 "--kernels",
-                "forest",
+                "forest,features",
             ],
             40,
             summarize_sanitizer,
@@ -382,11 +388,13 @@ def worker_compile() -> None:
     from gputrack import backend
 
     jobs = kernel_jobs()
+    options = kernel_options()
     ok, regs, local = 0, 0, 0
     for fname, name, exprs in jobs:
         t0 = time.perf_counter()
         try:
-            kernel = backend.load_kernel(fname, name, name_expressions=exprs)
+            opts = options.get(fname, ("-std=c++17",))
+            kernel = backend.load_kernel(fname, name, options=opts, name_expressions=exprs)
             attrs = getattr(kernel, "attributes", {}) or {}
             regs = max(regs, int(attrs.get("num_regs", 0)))
             local = max(local, int(attrs.get("local_size_bytes", 0)))
@@ -418,7 +426,8 @@ def worker_tiny(kernels: set[str]) -> None:
     import scipy.ndimage as ndi
 
     from gputrack import backend, forest
-    from gputrack.features import eigen
+    from gputrack import features as gf
+    from gputrack.features import eigen, fused_gpu
     from gputrack.objects import regions
     from gputrack.segment import labeling
 
@@ -444,6 +453,17 @@ def worker_tiny(kernels: set[str]) -> None:
             g = eigen.symmetric_eigenvalues([backend.to_device(v, "gpu") for v in c], device="gpu")
             cpu = eigen.symmetric_eigenvalues(c, device="cpu")
             check(f"eigen {k} components", np.allclose(backend.to_host(g), cpu, rtol=1e-6, atol=1e-6))
+    if "features" in kernels:  # features2d.cu: odd sizes, default tiles and tiles smaller than the halos
+        img = (ndi.gaussian_filter(rng.random((37, 38)), 1.5) * 255).astype(np.float32)
+        sel = {f: [0.3, 1.6, 10.0] for f in gf.FEATURE_IDS}
+        cpu = gf.compute(img, sel, device="cpu").data
+        for tile in (fused_gpu.TILE, (3, 5)):
+            default, fused_gpu.TILE = fused_gpu.TILE, tile
+            try:
+                gpu = gf.compute(backend.to_device(img, "gpu"), sel, device="gpu").data
+            finally:
+                fused_gpu.TILE = default
+            check(f"features2d tile {tile}", np.array_equal(backend.to_host(gpu), cpu))
     if "ccl" in kernels:
         m = ndi.gaussian_filter(rng.random((20, 40, 30)), 1.3) > 0.5
         a, n = labeling.label_volume(m, "cpu")
@@ -502,6 +522,9 @@ def worker_timings(out: str | None, edge: int = 1024) -> None:
     res: dict[str, float] = {"edge": edge}
     res["features_edge_gpu_s"] = timed(lambda: gf.compute(x, "all", device="gpu"), "gpu")
     res["features_edge_cpu_s"] = timed(lambda: gf.compute(img, "all", device="cpu"), "cpu", repeat=1)
+    same_features = np.array_equal(
+        backend.to_host(gf.compute(x, "all", device="gpu").data), gf.compute(img, "all", device="cpu").data
+    )
     f, X = _small_forest(3, 49, 0)
     Xbig = np.tile(X, (edge // 2, 1))
     Xd = backend.to_device(Xbig, "gpu")
@@ -534,8 +557,11 @@ def worker_timings(out: str | None, edge: int = 1024) -> None:
         for k in res
         if k.endswith("_gpu_s") and k.replace("gpu", "cpu") in res
     )
-    print(f"GPU vs CPU: {speed}; forest equal: {same_forest}, labels equal: {same_labels}")
-    sys.exit(0 if same_forest and same_labels else 1)
+    print(
+        f"GPU vs CPU: {speed}; features equal: {same_features}, forest equal: {same_forest}, "
+        f"labels equal: {same_labels}"
+    )
+    sys.exit(0 if same_features and same_forest and same_labels else 1)
 
 
 # --------------------------------------------------------------------------- command line
@@ -554,7 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--only", default=None, help="comma-separated step names to run (default: all)")
     ap.add_argument("--worker", choices=("env", "compile", "tiny", "timings"), help=argparse.SUPPRESS)
-    ap.add_argument("--kernels", default="forest,eigen,ccl,regions", help=argparse.SUPPRESS)
+    ap.add_argument("--kernels", default="forest,eigen,ccl,regions,features", help=argparse.SUPPRESS)
     ap.add_argument("--edge", type=int, default=1024, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:

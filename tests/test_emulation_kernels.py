@@ -1,12 +1,13 @@
 """Each CUDA kernel of kernels/, run on the host emulation, equals its CPU twin (serial and random schedules).
 
 The launches use the grid, block and arguments of the GPU paths in gputrack (labeling.py,
-regions.py, eigen.py, forest/predict.py); the twins are the numba functions those modules
-run on the CPU.
+regions.py, eigen.py, forest/predict.py, features/fused_gpu.py); the twins are the numba
+functions those modules run on the CPU.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import shutil
 
@@ -15,7 +16,7 @@ import pytest
 import scipy.ndimage as ndi
 
 from gputrack import backend
-from gputrack.features import eigen
+from gputrack.features import eigen, fused, fused_gpu
 from gputrack.objects import regions
 from gputrack.segment import labeling
 
@@ -59,6 +60,38 @@ def test_eigenvalues_equal_twin(cuda_host, schedule, k):
     blocks = 5  # fewer blocks than needed: the grid-stride loop covers the rest
     fn((blocks,), (eigen._THREADS,), (*comps, *gpu, np.int64(n)), schedule=schedule)
     np.testing.assert_array_max_ulp(gpu, cpu, maxulp=1)
+
+
+# --------------------------------------------------------------------------- features2d.cu
+
+
+def features2d_launch(ch, img, scales, schedule, tile):
+    """Every family of ``scales`` on a ``(y, x)`` plane through features2d.cu, as fused_gpu launches it."""
+    mod = module(ch, "features2d.cu")
+    kernels = tuple(functools.partial(mod.get_function(k), schedule=schedule) for k in fused_gpu.KERNELS)
+    chans = np.arange(8 * len(scales), dtype=np.int64).reshape(1, len(scales), 8)
+    ny, nx = img.shape
+    out = np.full((1, 1, ny, nx, chans.size), np.nan, np.float32)
+    crop = (slice(0, 1), slice(0, 1), slice(0, ny), slice(0, nx))
+    fused_gpu.fused_planes_gpu(img[None, None, :, :, None], scales, chans, (1.0, 1.0), out, crop, tile=tile,
+                               kernels=kernels)
+    return out[0, 0]
+
+
+def features2d_twin(img, scales):
+    chans = np.arange(8 * len(scales), dtype=np.int64).reshape(len(scales), 8)
+    out = np.empty(img.shape + (chans.size,), np.float32)
+    fused.fused_planes(img, scales, chans, (1.0, 1.0), out, (0, img.shape[0]), 0)
+    return out
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize("tile", [(16, 16), (3, 5)])
+def test_features2d_equals_twin(cuda_host, schedule, tile):
+    img = (ndi.gaussian_filter(np.random.default_rng(3).random((29, 23)), 1.5) * 255).astype(np.float32)
+    scales = [0.3, 1.0, 5.0]
+    gpu = features2d_launch(cuda_host, img, scales, schedule, tile)
+    np.testing.assert_array_equal(gpu, features2d_twin(img, scales))
 
 
 # --------------------------------------------------------------------------- objects_ccl.cu

@@ -18,7 +18,7 @@ from gputrack import backend
 from gputrack.objects import regions
 from gputrack.segment import labeling
 
-from .test_emulation_kernels import forest_launch, region_labels
+from .test_emulation_kernels import features2d_launch, features2d_twin, forest_launch, region_labels
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="no host C++ compiler (g++)")
 
@@ -84,6 +84,18 @@ def coord_counts(ch, schedule):
     args = (idx, np.int64(idx.size), np.int32(ny), np.int32(nx), np.int32(regions._RUN), acc1, bbox)
     mod.get_function("coord_pass1")(regions._grid(idx.size), (regions._THREADS,), args, schedule=schedule)
     return acc1[1:, 0], np.bincount(idx, minlength=n + 1)[1:].astype(float)
+
+
+def test_removed_syncthreads_in_features2d_is_caught(cuda_host, monkeypatch):
+    """The barrier between the tensor's products and their outer smoothing (features2d.cu)."""
+    img = np.random.default_rng(4).random((21, 19)).astype(np.float32)
+    cpu = features2d_twin(img, [1.0])
+    np.testing.assert_array_equal(features2d_launch(cuda_host, img, [1.0], "random:1", (8, 8)), cpu)
+    source = backend.kernel_source("features2d.cu")
+    barrier = "    __syncthreads();\n\n    // the tensor's"
+    _Patched(monkeypatch, "features2d.cu", mutate(source, barrier, "\n    // the tensor's"))
+    gpu = features2d_launch(cuda_host, img, [1.0], "random:1", (8, 8))
+    assert not np.array_equal(gpu, cpu)
 
 
 def test_non_atomic_update_is_caught(cuda_host, monkeypatch):

@@ -133,7 +133,7 @@ def test_workers_run_every_kernel(capsys):
     assert done.value.code == 0, out
     assert f"compiled {len(gc.kernel_jobs())}/{len(gc.kernel_jobs())} kernels" in out
     with pytest.raises(SystemExit) as done:
-        gc.worker_tiny({"forest", "eigen", "ccl", "regions"})
+        gc.worker_tiny({"forest", "eigen", "ccl", "regions", "features"})
     out = capsys.readouterr().out
     assert done.value.code == 0, out
     assert out.strip().endswith("TINY KERNEL CHECKS: OK")

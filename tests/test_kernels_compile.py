@@ -17,6 +17,7 @@ import subprocess
 import pytest
 
 from gputrack import backend
+from gputrack.features import fused_gpu
 from gputrack.segment import labeling
 from tests.emulation.cuda_host.rewrite import rewrite_source
 
@@ -26,6 +27,7 @@ SOURCES = sorted(backend.kernels_dir().glob("*.cu"))
 #: the name_expressions the Python code passes to backend.load_kernel, per source
 NAME_EXPRESSIONS = {
     "eigen.cu": (),
+    "features2d.cu": (),
     "forest.cu": importlib.import_module("gputrack.forest.predict")._NAME_EXPRESSIONS,
     "objects_ccl.cu": labeling._NAME_EXPRESSIONS,
     "regions.cu": (),
@@ -33,9 +35,13 @@ NAME_EXPRESSIONS = {
 }
 
 
-def nvcc_ptx(path, out):
+#: NVRTC options other than the default the Python code passes, per source
+OPTIONS = {fused_gpu.SOURCE: tuple(o for o in fused_gpu.OPTIONS if not o.startswith("-std="))}
+
+
+def nvcc_ptx(path, out, options=()):
     # -ptx checks the device code the way NVRTC (cupy.RawModule) will build it at run time.
-    cmd = [NVCC, "-arch=sm_90", "-std=c++17", "-ptx", str(path), "-o", str(out)]
+    cmd = [NVCC, "-arch=sm_90", "-std=c++17", *options, "-ptx", str(path), "-o", str(out)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
@@ -56,7 +62,7 @@ def test_every_template_kernel_is_instantiated(source):
 @pytest.mark.skipif(NVCC is None, reason="nvcc not on the PATH")
 @pytest.mark.parametrize("source", SOURCES, ids=[p.name for p in SOURCES])
 def test_kernel_compiles(source, tmp_path):
-    result = nvcc_ptx(source, tmp_path / "k.ptx")
+    result = nvcc_ptx(source, tmp_path / "k.ptx", OPTIONS.get(source.name, ()))
     assert result.returncode == 0, f"nvcc failed on {source.name}:\n{result.stderr[-3000:]}"
     assert (tmp_path / "k.ptx").stat().st_size > 0
 
@@ -70,7 +76,7 @@ def test_every_instantiation_compiles(source, tmp_path):
     unit = tmp_path / "instantiations.cu"
     refs = ", ".join(f"(void*)&{e}" for e in exprs) or "nullptr"
     unit.write_text(f'#include "{source}"\nvoid* gputrack_kernel_refs[] = {{{refs}}};\n')
-    result = nvcc_ptx(unit, tmp_path / "k.ptx")
+    result = nvcc_ptx(unit, tmp_path / "k.ptx", OPTIONS.get(source.name, ()))
     assert result.returncode == 0, f"nvcc failed on {source.name} with {exprs}:\n{result.stderr[-3000:]}"
     entries = re.findall(r"\.entry\s+(\w+)", (tmp_path / "k.ptx").read_text())
     assert len(entries) == len(extern_c) + len(exprs), (source.name, entries)

@@ -25,8 +25,10 @@ On the CPU, scale columns computed in 2D run through the fused row passes of
 others are processed in strips of rows (:func:`strip_height`), each scale with its own
 halo, so temporaries stay small and are reused, and the short passes run through the
 parallel numba twin of ``correlate1d`` (:mod:`.correlate`); every pixel gets exactly the
-arithmetic of a whole-image run. The GPU path runs the same algorithm on the whole image
-with the same float64 arithmetic (:func:`~.correlate.correlate1d_ordered`).
+arithmetic of a whole-image run. On the GPU, 2-D scale columns run through the fused
+kernels of :mod:`.fused_gpu` (``kernels/features2d.cu``, the same passes as :mod:`.fused`),
+the others through whole-image passes with the same float64 arithmetic
+(:func:`~.correlate.correlate1d_ordered`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import numpy as np
 from .. import backend
 from ..errors import InputError
 from . import fused as _fused
+from . import fused_gpu as _fused_gpu
 from .correlate import correlate1d, correlate1d_ordered
 from .eigen import symmetric_eigenvalues
 from .kernels import FEATURE_WINDOW, PRESMOOTH_WINDOW, gaussian_kernel, kernel_radius
@@ -287,9 +290,7 @@ def feature_stack(
     n_out = sum(width for *_x, width in layout)
     out = xp.empty(shape_c + (n_out,), dtype=xp.float32)
     if device == "gpu":
-        channels_first = xp.moveaxis(out, -1, 0)  # a view: each channel written in place
-        _fill_planes(image, selection.columns(), layout, sp, device, channels_first, cy.start, cy.stop,
-                     (ct, cz, cx))
+        gpu_stack(image, selection, layout, sp, out, (ct, cz, cy, cx), fused=FUSED_2D_GPU)
         return out
     cpu_stack(image, selection, layout, sp, out, (ct, cz, cy, cx), fused=FUSED_2D)
     return out
@@ -297,6 +298,50 @@ def feature_stack(
 
 FUSED_2D = True
 """CPU: 2-D scale columns through :mod:`.fused` (False: all through the strip passes)."""
+FUSED_2D_GPU = True
+"""GPU: 2-D scale columns through :mod:`.fused_gpu` (False: all through whole-image passes)."""
+
+
+def _fused_columns(selection, layout, nz: int, nc: int, spacing_yx) -> tuple[list[float], np.ndarray]:
+    """Scale columns computed in 2D that the fused passes support, and their channel table.
+
+    Returns the scales (empty when :func:`.fused.supported` fails) and int64
+    ``(nc, len(scales), 8)``: the output channel of each result slot of :mod:`.fused` per
+    input channel, -1 when unselected.
+    """
+    two_d = [s for s, flag, _f in selection.columns() if flag or nz == 1]
+    if not two_d or not _fused.supported(two_d, spacing_yx):
+        return [], np.full((nc, 0, 8), -1, np.int64)
+    chans = np.full((nc, len(two_d), 8), -1, np.int64)
+    for fid, s, start, per, _width in layout:
+        if s in two_d:
+            q = two_d.index(s)
+            for c in range(nc):
+                for e, slot in enumerate(_fused.SLOTS[fid]):
+                    chans[c, q, slot] = start + c * per + e
+    return two_d, chans
+
+
+def gpu_stack(image, selection, layout, sp, out, crop, fused: bool = True) -> None:
+    """GPU features of ``image`` (``t, z, y, x, c``, cupy) into ``out`` (cropped ``t, z, y, x, F``).
+
+    Scale columns computed in 2D go through the fused kernels of :mod:`.fused_gpu`
+    (``fused=True``); the others (and all with ``fused=False``) through whole-image
+    separable passes, each channel written into a channels-first view of ``out``.
+    """
+    nz, nc = image.shape[1], image.shape[4]
+    ct, cz, cy, cx = crop
+    done: set[float] = set()
+    if fused:
+        two_d, chans = _fused_columns(selection, layout, nz, nc, tuple(sp[1:]))
+        if two_d:
+            xp = backend.namespace_of(image)
+            _fused_gpu.fused_planes_gpu(xp.ascontiguousarray(image), two_d, chans, tuple(sp[1:]), out, crop)
+            done = set(two_d)
+    columns = [(s, flag, feats) for s, flag, feats in selection.columns() if s not in done]
+    if columns:
+        channels_first = backend.namespace_of(out).moveaxis(out, -1, 0)  # a view: channels in place
+        _fill_planes(image, columns, layout, sp, "gpu", channels_first, cy.start, cy.stop, (ct, cz, cx))
 
 
 def cpu_stack(image, selection, layout, sp, out, crop, fused: bool = True) -> None:
@@ -309,18 +354,11 @@ def cpu_stack(image, selection, layout, sp, out, crop, fused: bool = True) -> No
     nt, nz, ny, nx, nc = image.shape
     ct, cz, cy, cx = crop
     mt, mz, my, mx = out.shape[:4]
-    two_d = [s for s, flag, _f in selection.columns() if flag or nz == 1]
     spacing_yx = tuple(sp[1:])
     done: set[float] = set()
-    if fused and two_d and _fused.supported(two_d, spacing_yx):
+    two_d, chans = _fused_columns(selection, layout, nz, nc, spacing_yx) if fused else ([], None)
+    if two_d:
         done = set(two_d)
-        chans = np.full((nc, len(two_d), 8), -1, np.int64)
-        for fid, s, start, per, _width in layout:
-            if s in done:
-                q = two_d.index(s)
-                for c in range(nc):
-                    for e, slot in enumerate(_fused.SLOTS[fid]):
-                        chans[c, q, slot] = start + c * per + e
         for t in range(ct.start, ct.stop):
             for z in range(cz.start, cz.stop):
                 for c in range(nc):
