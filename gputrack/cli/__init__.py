@@ -23,6 +23,7 @@ import importlib
 import logging
 import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -188,6 +189,17 @@ def _first_run_hint(command: argparse.ArgumentParser) -> None:
                     "'gputrack compile' builds it for every command once)")
 
 
+def _quiet_teardown() -> None:
+    """After a Ctrl-C, the interpreter's exit reports nothing more than the one line.
+
+    An interrupt inside zarr's or tifffile's event loop leaves coroutines that were never awaited
+    and pending tasks; their warnings at exit ("coroutine ... was never awaited", "Task was
+    destroyed but it is pending!") would follow the line.
+    """
+    warnings.simplefilter("ignore")
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gputrack`` command; returns the exit status."""
     parser = build_parser()
@@ -213,4 +225,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("gputrack: interrupted", file=sys.stderr)
+        _quiet_teardown()
         return 130
