@@ -19,6 +19,9 @@ Examples
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from scipy.spatial import cKDTree
 
@@ -54,14 +57,18 @@ def neighbourhood_offsets(solution: Solution, k: int = 7) -> np.ndarray:
     disp[g.src[keep]] = g.positions[g.dst[keep]] - g.positions[g.src[keep]]
     frames, starts = np.unique(g.t, return_index=True)
     ends = np.append(starts[1:], n)
-    for a, b in zip(starts, ends):
+
+    def frame(a: int, b: int) -> None:  # cKDTree's queries release the GIL: frames on every core
         have = np.flatnonzero(~np.isnan(disp[a:b, 0])) + a
         if have.size == 0:
-            continue
+            return
         kk = min(int(k), have.size)
         _, idx = cKDTree(g.positions[have]).query(g.positions[a:b], k=kk)
         idx = np.asarray(idx).reshape(b - a, kk)
         out[a:b] = np.median(disp[have][idx], axis=1)
+
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        list(pool.map(frame, starts.tolist(), ends.tolist()))
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -180,8 +181,12 @@ def track_files(
     t0 = time.perf_counter()
     compat = bool(getattr(params, "ilastik_compat", False))
     with atomic_output(out, overwrite=overwrite, directory=True) as tmp:
-        export_many(result, exports, tmp, raw=raw_frames, ilastik_compat=compat)
-        save_result(tmp / "tracking_result.h5", result)
+        # the result file (compression, h5py) is written beside the exports (tifffile), which
+        # only read the result: both cores busy
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            saved = pool.submit(save_result, tmp / "tracking_result.h5", result)
+            export_many(result, exports, tmp, raw=raw_frames, ilastik_compat=compat)
+            saved.result()
         if pictures:
             from .pictures import result_tracks, write_pictures  # noqa: PLC0415
 
