@@ -165,3 +165,22 @@ def test_first_command_on_an_empty_cache_says_why_it_is_slow_once(tmp_path):
     (tmp_path / "cache" / "tracking").mkdir()
     (tmp_path / "cache" / "tracking" / "flow.solve-1.py311.nbi").write_bytes(b"")
     assert "first run" not in synth(2)
+
+
+def test_gputrack_compile_takes_the_first_run_mark_silently(tmp_path, monkeypatch, caplog):
+    # compile runs the stages itself: neither it nor its inner runs print the hint
+    import argparse
+    import logging
+
+    from gputrack.cli import _first_run_hint
+
+    monkeypatch.setenv("GPUTRACK_JIT_CACHE", str(tmp_path / "cache"))
+    with caplog.at_level(logging.WARNING, logger="gputrack"):
+        _first_run_hint(argparse.ArgumentParser(prog="gputrack compile"))
+        _first_run_hint(argparse.ArgumentParser(prog="gputrack demo"))
+    assert (tmp_path / "cache" / ".first-run").exists()
+    assert "first run" not in caplog.text
+    monkeypatch.setenv("GPUTRACK_JIT_CACHE", str(tmp_path / "other"))
+    with caplog.at_level(logging.WARNING, logger="gputrack"):
+        _first_run_hint(argparse.ArgumentParser(prog="gputrack demo"))
+    assert "gputrack compile" in caplog.text

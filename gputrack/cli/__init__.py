@@ -184,7 +184,9 @@ def _first_run_hint(command: argparse.ArgumentParser) -> None:
     from .. import jitcache  # noqa: PLC0415
 
     name = command.prog.split()[-1]
-    if name not in ("compile", "info", "ilp-info", "gputrack") and jitcache.first_run():
+    if name == "compile":  # its own runs of the stages would say it: the mark is taken here
+        jitcache.first_run()
+    elif name not in ("info", "ilp-info", "gputrack") and jitcache.first_run():
         log.warning("first run here: numba compiles this command's CPU code (up to a minute; "
                     "'gputrack compile' builds it for every command once)")
 
