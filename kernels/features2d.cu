@@ -54,7 +54,7 @@ __device__ __forceinline__ int gt_mirror(int i, int n)
 // correlation at one position: tap j reads src[stride * (mirror(c + j) - lo)] (templates so that
 // a kernel parameter keeps its own pointer type)
 template <class S, class W>
-__device__ __forceinline__ float gt_taps(S src, int stride, int c, int lo, int n, W w, int r, int sym)
+__device__ __forceinline__ float gt_taps(S src, long long stride, int c, int lo, int n, W w, int r, int sym)
 {
     double acc = w[r] * (double)src[stride * (c - lo)];
     for (int j = 1; j <= r; ++j) {
@@ -102,17 +102,9 @@ extern "C" __global__ void presmooth2d(const float* __restrict__ img,
     const int x0 = c0 + blockIdx.x * tx, x1 = min(x0 + tx, c1);
     const int lo = max(x0 - rx, 0), hi = min(x1 + rx, nx);
     const int w = hi - lo, h = y1 - y0;
-    double wc = wy[ry];
     for (int e = tid; e < h * w; e += nt) {  // y pass at image columns [lo, hi)
         int i = y0 + e / w, k = lo + e % w;
-        auto col = img + base + k * sx;
-        double acc = wc * (double)col[i * sy];
-        for (int j = 1; j <= ry; ++j) {
-            double up = (double)col[gt_mirror(i + j, ny) * sy];
-            double dn = (double)col[gt_mirror(i - j, ny) * sy];
-            acc += wy[ry + j] * (up + dn);
-        }
-        smem[e] = (float)acc;
+        smem[e] = gt_taps(img + base + k * sx, sy, i, 0, ny, wy, ry, 1);
     }
     __syncthreads();
     const int ow = x1 - x0, pw = c1 - c0;

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 
 from .. import backend
 from ..errors import InputError
+from ..threads import thread_map
 
 COORDS = ("z", "y", "x")
 
@@ -79,11 +78,8 @@ def detections_from_labels(
                 backend.to_host(counts).astype(np.int64))
 
     on_host = all(isinstance(f, np.ndarray) for f in frames)
-    if on_host and len(frames) > 1:  # numpy's scans and sorts release the GIL: frames on every core
-        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            per_frame = list(pool.map(rows, range(len(frames))))
-    else:
-        per_frame = [rows(i) for i in range(len(frames))]
+    # numpy's scans and sorts release the GIL: host frames on every core (device frames in order)
+    per_frame = thread_map(rows, range(len(frames))) if on_host else [rows(i) for i in range(len(frames))]
     cols: dict[str, list] = {k: [] for k in ("t", "label", "z", "y", "x", "size")}
     for r in per_frame:
         if r is not None:

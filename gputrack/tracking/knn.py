@@ -10,11 +10,10 @@ process cost 0.1 s more to load.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numba
 import numpy as np
+
+from ..threads import thread_map
 
 
 @numba.njit(cache=True)
@@ -239,12 +238,7 @@ def frame_pair_knn(
         bwd, bcnt = _one_way(pb, pa, k, r2, link_all)
         return slice(cap[f], _pair_links(fwd, fcnt, bwd, bcnt, src, dst, cap[f], a0, b0))
 
-    pairs = np.flatnonzero(consecutive).tolist()
-    if len(pairs) > 1:
-        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            kept = list(pool.map(pair, pairs))
-    else:
-        kept = [pair(f) for f in pairs]
+    kept = thread_map(pair, np.flatnonzero(consecutive).tolist())
     if not kept:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate([src[s] for s in kept]), np.concatenate([dst[s] for s in kept])

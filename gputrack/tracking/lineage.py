@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..threads import thread_map
 from .solution import Solution
 
 
@@ -171,8 +171,7 @@ def relabel(
         # np.take releases the GIL: frames relabel on every core
         return np.take(lut, lab if lab.dtype.kind == "u" else np.clip(lab, 0, None))
 
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        return list(pool.map(one, range(len(label_frames))))
+    return thread_map(one, range(len(label_frames)))
 
 
 def to_ctc(

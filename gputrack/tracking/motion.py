@@ -19,12 +19,10 @@ Examples
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ..threads import thread_map
 from .solution import Solution
 
 
@@ -67,8 +65,7 @@ def neighbourhood_offsets(solution: Solution, k: int = 7) -> np.ndarray:
         idx = np.asarray(idx).reshape(b - a, kk)
         out[a:b] = np.median(disp[have][idx], axis=1)
 
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        list(pool.map(frame, starts.tolist(), ends.tolist()))
+    thread_map(frame, starts.tolist(), ends.tolist())
     return out
 
 

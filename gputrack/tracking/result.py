@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import pandas as pd
 from ..errors import InputError, MissingInputError
 from ..io.atomic import atomic_output
 from ..io.hdf5 import open_hdf5
+from ..threads import thread_map
 from .energies import Energies
 from .graph import HypothesesGraph
 from .params import TrackingParameters
@@ -217,9 +217,8 @@ def _write_gzip_frames(ds: h5py.Dataset, frames) -> None:
                              "expected one shape for all frames")
         return fr
 
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        for k, chunk in enumerate(pool.map(_gzip_chunk, map(checked, frames))):
-            ds.id.write_direct_chunk((k, *tail), chunk)
+    for k, chunk in enumerate(thread_map(lambda fr: _gzip_chunk(checked(fr)), frames)):
+        ds.id.write_direct_chunk((k, *tail), chunk)
 
 
 def load_result(path: str | os.PathLike) -> TrackingResult:
